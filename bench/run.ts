@@ -1,0 +1,49 @@
+/**
+ * `npm run bench [-- NAME...]`: runs the named benchmarks (all when none is named) and prints one
+ * line per figure plus the machine it ran on. Benchmarks are never part of `npm test`.
+ */
+import os from 'node:os';
+
+type BenchResult = Record<string, number>;
+type Bench = () => Promise<BenchResult>;
+
+const benches: Record<string, { describe: string; run: Bench }> = {
+  store: {
+    describe: 'deliveries/s into the store, 10 KiB messages, 1 and 20 concurrent writers (fsync on)',
+    run: async () => (await import('./store.js')).benchStore({}),
+  },
+  mime: {
+    describe: 'message index time per MiB',
+    run: async () => (await import('./mime.js')).benchMime(),
+  },
+  import: {
+    describe: 'mbox import, 10,000 messages',
+    run: async () => (await import('./import.js')).benchImport(),
+  },
+};
+
+function machine(): string {
+  const cpu = os.cpus()[0]?.model ?? 'unknown cpu';
+  return `${os.cpus().length} x ${cpu}, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB, node ${process.version}, ${os.platform()} ${os.release()}`;
+}
+
+async function main(): Promise<void> {
+  const requested = process.argv.slice(2).filter((a) => !a.startsWith('-'));
+  const names = requested.length > 0 ? requested : Object.keys(benches);
+  const unknown = names.filter((n) => !(n in benches));
+  if (unknown.length > 0) {
+    console.error(`unknown benchmark(s): ${unknown.join(', ')}; known: ${Object.keys(benches).join(', ')}`);
+    process.exit(2);
+  }
+  console.log(`# machine: ${machine()}`);
+  for (const name of names) {
+    const bench = benches[name]!;
+    console.log(`# ${name}: ${bench.describe}`);
+    const result = await bench.run();
+    for (const [key, value] of Object.entries(result)) {
+      console.log(`${name}.${key}\t${Number.isInteger(value) ? value : value.toFixed(2)}`);
+    }
+  }
+}
+
+await main();

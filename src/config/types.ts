@@ -1,0 +1,80 @@
+/**
+ * The validated, frozen configuration every module receives. Built by ./load.ts from
+ * TOML (or defaults); key names mirror the TOML file (snake_case there, camelCase here).
+ * Paths are absolute after loading.
+ */
+
+export interface ListenAddress {
+  host: string;
+  port: number;
+}
+
+export type ListenerName = 'smtp' | 'submission' | 'submissions' | 'imap' | 'imaps' | 'pop3' | 'pop3s' | 'http';
+
+export interface Limits {
+  /** Largest message accepted (SMTP SIZE, IMAP APPENDLIMIT), octets. */
+  messageSize: number;
+  /** Recipients per SMTP transaction. */
+  recipients: number;
+  /** Simultaneous connections over all listeners. */
+  connections: number;
+  /** Simultaneous connections from one IP address. */
+  connectionsPerIp: number;
+  /** Longest command line (SMTP: 512 per RFC 5321 4.5.3.1.4; IMAP uses it for the non-literal part). */
+  commandLine: number;
+  /** Longest text line in SMTP DATA (RFC 5321 4.5.3.1.6: 1000 including CRLF). */
+  textLine: number;
+  /** Largest IMAP literal that is not an APPEND message, octets. */
+  literal: number;
+  /** Idle time before an unauthenticated or SMTP session is closed, seconds. */
+  commandTimeout: number;
+  /** IMAP autologout when idle (RFC 3501 5.4: at least 30 minutes), seconds. */
+  imapIdleTimeout: number;
+  /** Total lifetime of an SMTP session, seconds. */
+  sessionDeadline: number;
+  /** Protocol errors tolerated per session before it is closed. */
+  errorsPerSession: number;
+  /** Concurrent IMAP/POP3 sessions per account. */
+  sessionsPerAccount: number;
+  /** Keywords per mailbox. */
+  keywordsPerMailbox: number;
+  /** Nesting depth of parenthesised lists, SEARCH keys and MIME parts. */
+  nestingDepth: number;
+  /** MIME parts indexed per message; more are kept in the body of the last part. */
+  mimeParts: number;
+}
+
+export interface OAuthIssuer {
+  issuer: string;
+  audience: string;
+  /** Local JWKS file (absolute path) or null. */
+  jwksFile: string | null;
+  /** Remote JWKS URL or null. */
+  jwksUrl: string | null;
+}
+
+export interface Config {
+  /** Where the config came from (absolute path), or null for built-in defaults. */
+  source: string | null;
+  hostname: string;
+  dataDir: string;
+  listen: Record<ListenerName, ListenAddress[]>;
+  tls: {
+    /** Absolute paths, or null to use the generated self-signed pair in dataDir. */
+    cert: string | null;
+    key: string | null;
+  };
+  storage: {
+    backend: 'sqlite' | 'postgres';
+    url: string;
+  };
+  auth: {
+    allowPlaintextOnLoopback: boolean;
+    oauth: OAuthIssuer[];
+  };
+  limits: Limits;
+  log: {
+    level: 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal' | 'silent';
+  };
+  shutdownTimeout: number;
+}

@@ -1,0 +1,279 @@
+/**
+ * The MailStore interface: everything protocols, delivery and the CLI may ask of storage.
+ * Backends: store/sqlite (embedded default) and store/postgres (multi-node, later).
+ * Protocol code imports only this file, never a backend.
+ */
+import type { Readable } from 'node:stream';
+import type { MessageIndex } from '../mime/types.js';
+
+export type Id = number;
+
+/** IMAP system flags are kept as a bitmask; keywords as strings. */
+export const SystemFlag = {
+  Seen: 1,
+  Answered: 2,
+  Flagged: 4,
+  Deleted: 8,
+  Draft: 16,
+} as const;
+export const SYSTEM_FLAG_NAMES: ReadonlyArray<readonly [string, number]> = [
+  ['\\Seen', SystemFlag.Seen],
+  ['\\Answered', SystemFlag.Answered],
+  ['\\Flagged', SystemFlag.Flagged],
+  ['\\Deleted', SystemFlag.Deleted],
+  ['\\Draft', SystemFlag.Draft],
+];
+
+export type SpecialUse = '\\Sent' | '\\Drafts' | '\\Trash' | '\\Junk' | '\\Archive' | '\\All' | '\\Flagged';
+
+export interface Domain {
+  id: Id;
+  name: string;
+  createdAt: Date;
+}
+
+export interface Account {
+  id: Id;
+  /** Lower-cased full address (local@domain). */
+  address: string;
+  domainId: Id;
+  /** PHC string (argon2id). */
+  passwordHash: string;
+  /** Bytes; null means unlimited. */
+  quotaBytes: number | null;
+  /** Message count limit; null means unlimited. */
+  quotaMessages: number | null;
+  usedBytes: number;
+  usedMessages: number;
+  createdAt: Date;
+}
+
+export interface Alias {
+  /** "local@domain", or "@domain" for a catch-all. */
+  address: string;
+  targets: string[];
+}
+
+export interface Mailbox {
+  id: Id;
+  accountId: Id;
+  /** Full name, UTF-8, hierarchy delimiter "/". INBOX is always spelled "INBOX". */
+  name: string;
+  uidValidity: number;
+  uidNext: number;
+  highestModseq: number;
+  specialUse: SpecialUse | null;
+  /** Messages / unseen / total octets, kept exact by the store. */
+  messageCount: number;
+  unseenCount: number;
+  totalSize: number;
+}
+
+/** Row of a message as sessions see it (no body). */
+export interface MessageMeta {
+  id: Id;
+  mailboxId: Id;
+  uid: number;
+  modseq: number;
+  /** Bitmask of SystemFlag. */
+  flags: number;
+  keywords: string[];
+  internalDate: Date;
+  /** Octets as seen by clients (prefix + blob). */
+  size: number;
+  blobHash: string;
+}
+
+export interface StoredMessage extends MessageMeta {
+  /** Index with offsets relative to the message as seen by clients. */
+  index: MessageIndex;
+}
+
+/** A blob written to a temporary place, not yet durable nor referenced. */
+export interface StagedBlob {
+  readonly hash: string;
+  readonly size: number;
+  /** Backend-specific handle (a temp file path for the file blob store). */
+  readonly handle: string;
+}
+
+/** Writes a message body while it arrives; never buffers it whole. */
+export interface BlobWriter {
+  write(chunk: Uint8Array): Promise<void>;
+  /** Bytes written so far. */
+  readonly size: number;
+  finish(): Promise<StagedBlob>;
+  /** Throw away what was written (size limit exceeded, client went away). */
+  abort(): Promise<void>;
+}
+
+export interface NewMessage {
+  blob: StagedBlob;
+  /** Index of the blob bytes (offsets relative to the blob). */
+  index: MessageIndex;
+  /** Header lines (CRLF-terminated) prepended for this copy only (Return-Path, Delivered-To...). */
+  prefix?: Uint8Array;
+  flags?: number;
+  keywords?: string[];
+  internalDate?: Date;
+}
+
+export interface AppendResult {
+  uidValidity: number;
+  uid: number;
+  modseq: number;
+}
+
+/** One local recipient of a delivery. */
+export interface DeliveryTarget {
+  accountId: Id;
+  /** Defaults to INBOX; a missing mailbox falls back to INBOX. */
+  mailboxName?: string;
+  prefix?: Uint8Array;
+  flags?: number;
+  keywords?: string[];
+}
+
+export type DeliveryOutcome =
+  | { ok: true; mailboxId: Id; uid: number }
+  | { ok: false; reason: 'overQuota' | 'noAccount' };
+
+export type FlagOp = 'set' | 'add' | 'remove';
+
+export interface FlagUpdate {
+  op: FlagOp;
+  flags: number;
+  keywords: string[];
+  /** CONDSTORE UNCHANGEDSINCE: messages with a higher modseq are left alone and reported. */
+  unchangedSince?: number;
+}
+
+export interface FlagResult {
+  /** Messages whose flags changed, with their new state. */
+  changed: Array<{ uid: number; modseq: number; flags: number; keywords: string[] }>;
+  /** UIDs refused because of UNCHANGEDSINCE. */
+  modifiedSince: number[];
+}
+
+export interface CopyResult {
+  uidValidity: number;
+  /** Pairs of source UID and destination UID, in source order. */
+  mapping: Array<[number, number]>;
+}
+
+/** Changes recorded in the change log, in commit order. */
+export type Change =
+  | { kind: 'added'; modseq: number; mailboxId: Id; uid: number }
+  | { kind: 'flags'; modseq: number; mailboxId: Id; uid: number; flags: number; keywords: string[] }
+  | { kind: 'expunged'; modseq: number; mailboxId: Id; uid: number }
+  | { kind: 'mailboxCreated'; modseq: number; mailboxId: Id; name: string }
+  | { kind: 'mailboxRenamed'; modseq: number; mailboxId: Id; name: string; oldName: string }
+  | { kind: 'mailboxDeleted'; modseq: number; mailboxId: Id; name: string }
+  /** Password, quota or existence of the account changed (a deleted account logs sessions out). */
+  | { kind: 'account'; modseq: number; deleted: boolean };
+
+export interface ChangeBatch {
+  /** Highest modseq included; pass it back as `since` next time. */
+  modseq: number;
+  changes: Change[];
+}
+
+export class StoreError extends Error {
+  constructor(
+    readonly code:
+      | 'exists'
+      | 'notFound'
+      | 'overQuota'
+      | 'invalid'
+      | 'busy'
+      | 'noSpace'
+      | 'io'
+      | 'hasChildren'
+      | 'cannot',
+    message: string,
+  ) {
+    super(message);
+    this.name = 'StoreError';
+  }
+}
+
+/** Accounts, domains and aliases: what the CLI and auth need. */
+export interface Directory {
+  addDomain(name: string): Promise<Domain>;
+  deleteDomain(name: string): Promise<void>;
+  listDomains(): Promise<Domain[]>;
+  getDomain(name: string): Promise<Domain | null>;
+
+  /** Creates the account and its default mailboxes (INBOX, Sent, Drafts, Trash, Junk, Archive). */
+  addAccount(address: string, passwordHash: string, quotaBytes: number | null): Promise<Account>;
+  deleteAccount(address: string): Promise<void>;
+  getAccount(address: string): Promise<Account | null>;
+  getAccountById(id: Id): Promise<Account | null>;
+  listAccounts(): Promise<Account[]>;
+  setPassword(address: string, passwordHash: string): Promise<void>;
+  setQuota(address: string, quotaBytes: number | null): Promise<void>;
+  /** Per-account secret (already encrypted by the caller) for APOP/CRAM-MD5; null removes it. */
+  setSecret(address: string, encryptedSecret: string | null): Promise<void>;
+  getSecret(accountId: Id): Promise<string | null>;
+
+  addAlias(address: string, targets: string[]): Promise<void>;
+  deleteAlias(address: string): Promise<void>;
+  listAliases(): Promise<Alias[]>;
+  getAlias(address: string): Promise<Alias | null>;
+}
+
+export interface Mailboxes {
+  listMailboxes(accountId: Id): Promise<Mailbox[]>;
+  /** Case-insensitive for INBOX, exact otherwise. */
+  getMailbox(accountId: Id, name: string): Promise<Mailbox | null>;
+  getMailboxById(mailboxId: Id): Promise<Mailbox | null>;
+  createMailbox(accountId: Id, name: string, specialUse?: SpecialUse | null): Promise<Mailbox>;
+  /** Deletes the mailbox and its messages (children stay; RFC 3501 6.3.4). */
+  deleteMailbox(accountId: Id, name: string): Promise<void>;
+  /** Renames the mailbox and its children; renaming INBOX moves its messages (RFC 3501 6.3.5). */
+  renameMailbox(accountId: Id, oldName: string, newName: string): Promise<void>;
+  listSubscriptions(accountId: Id): Promise<string[]>;
+  subscribe(accountId: Id, name: string): Promise<void>;
+  unsubscribe(accountId: Id, name: string): Promise<void>;
+}
+
+export interface Messages {
+  /** A writer to stream a new message body into; pass its StagedBlob to append/deliver. */
+  createBlobWriter(): BlobWriter;
+  /** Appends messages atomically (MULTIAPPEND is all or nothing). */
+  append(accountId: Id, mailboxId: Id, messages: NewMessage[]): Promise<AppendResult[]>;
+  /** Delivers one blob to many recipients in one transaction; the blob is stored once. */
+  deliver(blob: StagedBlob, index: MessageIndex, targets: DeliveryTarget[], internalDate?: Date): Promise<DeliveryOutcome[]>;
+  /** Message rows with uid in [uidFrom, uidTo], ascending by UID. */
+  listMessages(mailboxId: Id, uidFrom?: number, uidTo?: number): Promise<MessageMeta[]>;
+  /** Message rows with an index, for the given UIDs (ascending). */
+  getMessages(mailboxId: Id, uids: number[]): Promise<StoredMessage[]>;
+  /** Bytes [start, end) of the message as clients see it (prefix + blob). */
+  openMessage(message: MessageMeta, start?: number, end?: number): Promise<Readable>;
+  /** Convenience for small reads: the whole range in memory. */
+  readMessage(message: MessageMeta, start?: number, end?: number): Promise<Buffer>;
+  updateFlags(accountId: Id, mailboxId: Id, uids: number[], update: FlagUpdate): Promise<FlagResult>;
+  /** Removes the given messages; returns UIDs actually expunged with the modseq. */
+  expunge(accountId: Id, mailboxId: Id, uids: number[]): Promise<{ uids: number[]; modseq: number }>;
+  copy(accountId: Id, fromMailboxId: Id, uids: number[], toMailboxId: Id): Promise<CopyResult>;
+  /** Copy + expunge in one transaction (RFC 6851). */
+  move(accountId: Id, fromMailboxId: Id, uids: number[], toMailboxId: Id): Promise<CopyResult & { modseq: number }>;
+}
+
+export interface ChangeLog {
+  /** Changes for one account with modseq > since, oldest first, at most `limit`. */
+  changesSince(accountId: Id, since: number, limit?: number): Promise<ChangeBatch>;
+  /** Highest modseq assigned for the account so far. */
+  currentModseq(accountId: Id): Promise<number>;
+}
+
+export interface MailStore extends Directory, Mailboxes, Messages, ChangeLog {
+  /** Startup recovery: temp files, orphan blobs, unfinished deletions. */
+  recover(): Promise<RecoveryReport>;
+  close(): Promise<void>;
+}
+
+export interface RecoveryReport {
+  tempFilesRemoved: number;
+  orphanBlobsRemoved: number;
+}
