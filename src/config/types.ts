@@ -20,8 +20,16 @@ export interface Limits {
   connections: number;
   /** Simultaneous connections from one IP address. */
   connectionsPerIp: number;
-  /** Longest command line (SMTP: 512 per RFC 5321 4.5.3.1.4; IMAP uses it for the non-literal part). */
+  /**
+   * Longest SMTP/POP3 command line, octets including CRLF (SMTP: 512 per RFC 5321 4.5.3.1.4;
+   * SMTP AUTH lines may be longer, RFC 4954 4). IMAP uses `imapCommandLine` instead.
+   */
   commandLine: number;
+  /**
+   * Longest IMAP command line, the non-literal part, octets. RFC 7162 4 asks servers to accept
+   * at least 8192; long UID sets from real clients need more.
+   */
+  imapCommandLine: number;
   /** Longest text line in SMTP DATA (RFC 5321 4.5.3.1.6: 1000 including CRLF). */
   textLine: number;
   /** Largest IMAP literal that is not an APPEND message, octets. */

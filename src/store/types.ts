@@ -211,7 +211,8 @@ export interface Directory {
   getAccountById(id: Id): Promise<Account | null>;
   listAccounts(): Promise<Account[]>;
   setPassword(address: string, passwordHash: string): Promise<void>;
-  setQuota(address: string, quotaBytes: number | null): Promise<void>;
+  /** `quotaMessages` (a message count limit; null = unlimited) is left unchanged when omitted. */
+  setQuota(address: string, quotaBytes: number | null, quotaMessages?: number | null): Promise<void>;
   /** Per-account secret (already encrypted by the caller) for APOP/CRAM-MD5; null removes it. */
   setSecret(address: string, encryptedSecret: string | null): Promise<void>;
   getSecret(accountId: Id): Promise<string | null>;

@@ -1,0 +1,1014 @@
+/**
+ * The MailStore conformance suite: every backend runs the same tests through the interface only
+ * (no SQL, no file peeking). A backend registers it from its test file:
+ *
+ *   runStoreConformance('sqlite', async ({ now }) => ({ store, bus, cleanup }), { skip: { 'name': 'why' } });
+ *
+ * Every test gets a fresh store from `makeStore` and closes it; nothing is shared between tests.
+ * Backend-specific checks (fsync order, blob files, busy handling) live in that backend's tests.
+ * @module
+ */
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import type { ChangeBus, WakeUp } from '../events/types.js';
+import { indexMessage } from '../mime/indexer.js';
+import type { MessageIndex } from '../mime/types.js';
+import type { Account, Change, Id, MailStore, Mailbox, NewMessage, StagedBlob } from './types.js';
+import { StoreError, SystemFlag } from './types.js';
+
+export interface StoreHandle {
+  store: MailStore;
+  bus: ChangeBus;
+  /** Removes everything the store left (temp dirs, databases); the suite closes the store first. */
+  cleanup(): Promise<void>;
+  /** Backend hook: how many distinct blobs are stored (for "one blob, N rows"); optional. */
+  countBlobs?(): Promise<number>;
+}
+
+export interface StoreFactoryOptions {
+  /** Clock in milliseconds; the store must use it for UIDVALIDITY and internal dates. */
+  now?: () => number;
+}
+
+export type MakeStore = (opts: StoreFactoryOptions) => Promise<StoreHandle>;
+
+export interface ConformanceOptions {
+  /** Test name → reason it does not apply to this backend. */
+  skip?: Record<string, string>;
+  /** Indexer for appended bytes; defaults to mime/indexer. */
+  indexMessage?: (bytes: Uint8Array) => MessageIndex;
+}
+
+const DOMAIN = 'example.org';
+const USER = 'user@example.org';
+
+export function runStoreConformance(name: string, makeStore: MakeStore, opts: ConformanceOptions = {}): void {
+  const index = opts.indexMessage ?? ((bytes: Uint8Array) => indexMessage(bytes));
+
+  describe(`MailStore conformance: ${name}`, () => {
+    const it = (title: string, body: (ctx: Ctx) => Promise<void>, factory: StoreFactoryOptions = {}): void => {
+      const reason = opts.skip?.[title];
+      test(title, reason === undefined ? {} : { skip: reason }, async () => {
+        const handle = await makeStore(factory);
+        try {
+          await body(new Ctx(handle, index));
+        } finally {
+          await handle.store.close();
+          await handle.cleanup();
+        }
+      });
+    };
+
+    // ---- directory -----------------------------------------------------------------------------
+
+    it('domains: add, get, list, duplicate, delete', async ({ store }) => {
+      const added = await store.addDomain('Example.ORG');
+      assert.equal(added.name, 'example.org');
+      await store.addDomain('other.test');
+      await expectStoreError(store.addDomain('example.org'), 'exists');
+      assert.equal((await store.getDomain('EXAMPLE.org'))?.id, added.id);
+      assert.equal(await store.getDomain('missing.test'), null);
+      assert.deepEqual(
+        (await store.listDomains()).map((d) => d.name),
+        ['example.org', 'other.test'],
+      );
+      await store.deleteDomain('other.test');
+      await expectStoreError(store.deleteDomain('other.test'), 'notFound');
+      assert.deepEqual(
+        (await store.listDomains()).map((d) => d.name),
+        ['example.org'],
+      );
+    });
+
+    it('accounts: lower-cased, duplicates refused, default mailboxes subscribed', async ({ store }) => {
+      await expectStoreError(store.addAccount(USER, 'hash', null), 'notFound');
+      await store.addDomain(DOMAIN);
+      const account = await store.addAccount('User@Example.org', '$argon2id$x', 5000);
+      assert.equal(account.address, USER);
+      assert.equal(account.passwordHash, '$argon2id$x');
+      assert.equal(account.quotaBytes, 5000);
+      assert.equal(account.quotaMessages, null);
+      assert.equal(account.usedBytes, 0);
+      assert.equal(account.usedMessages, 0);
+      await expectStoreError(store.addAccount('USER@example.org', 'h', null), 'exists');
+      assert.equal((await store.getAccount('USER@EXAMPLE.ORG'))?.id, account.id);
+      assert.equal((await store.getAccountById(account.id))?.address, USER);
+      assert.equal(await store.getAccount('nobody@example.org'), null);
+      assert.equal(await store.getAccountById(account.id + 1000), null);
+      const boxes = await store.listMailboxes(account.id);
+      assert.deepEqual(
+        boxes.map((b) => [b.name, b.specialUse]).sort(),
+        [
+          ['Archive', '\\Archive'],
+          ['Drafts', '\\Drafts'],
+          ['INBOX', null],
+          ['Junk', '\\Junk'],
+          ['Sent', '\\Sent'],
+          ['Trash', '\\Trash'],
+        ],
+      );
+      for (const box of boxes) {
+        assert.equal(box.uidNext, 1);
+        assert.equal(box.messageCount, 0);
+      }
+      assert.deepEqual(await store.listSubscriptions(account.id), ['Archive', 'Drafts', 'INBOX', 'Junk', 'Sent', 'Trash']);
+      await store.addAccount('second@example.org', 'h', null);
+      assert.deepEqual(
+        (await store.listAccounts()).map((a) => a.address),
+        ['second@example.org', USER],
+      );
+      await expectStoreError(store.deleteDomain(DOMAIN), 'cannot');
+    });
+
+    it('accounts: password, quota, secret', async ({ store }) => {
+      const account = await setupAccount(store);
+      await store.setPassword(USER, 'new-hash');
+      await store.setQuota(USER, 1234);
+      await store.setSecret(USER, 'encrypted');
+      const updated = await store.getAccount(USER);
+      assert.equal(updated?.passwordHash, 'new-hash');
+      assert.equal(updated?.quotaBytes, 1234);
+      assert.equal(await store.getSecret(account.id), 'encrypted');
+      await store.setSecret(USER, null);
+      assert.equal(await store.getSecret(account.id), null);
+      await store.setQuota(USER, null);
+      assert.equal((await store.getAccount(USER))?.quotaBytes, null);
+      await expectStoreError(store.setPassword('nobody@example.org', 'x'), 'notFound');
+      await expectStoreError(store.setQuota('nobody@example.org', 1), 'notFound');
+      await expectStoreError(store.setQuota(USER, -1), 'invalid');
+      const kinds = (await store.changesSince(account.id, 0)).changes.filter((c) => c.kind === 'account');
+      assert.equal(kinds.length, 5);
+      assert.ok(kinds.every((c) => c.kind === 'account' && !c.deleted));
+    });
+
+    it('aliases and catch-all', async ({ store }) => {
+      await setupAccount(store);
+      await store.addAlias('Postmaster@Example.org', [USER, 'Someone@Remote.test']);
+      await store.addAlias('@example.org', [USER]);
+      assert.deepEqual(await store.getAlias('postmaster@example.org'), {
+        address: 'postmaster@example.org',
+        targets: [USER, 'someone@remote.test'],
+      });
+      assert.deepEqual(await store.getAlias('@EXAMPLE.org'), { address: '@example.org', targets: [USER] });
+      assert.equal(await store.getAlias('nobody@example.org'), null);
+      assert.deepEqual(await store.listAliases(), [
+        { address: '@example.org', targets: [USER] },
+        { address: 'postmaster@example.org', targets: [USER, 'someone@remote.test'] },
+      ]);
+      await expectStoreError(store.addAlias('postmaster@example.org', [USER]), 'exists');
+      await expectStoreError(store.addAlias(USER, ['x@remote.test']), 'exists');
+      await expectStoreError(store.addAccount('postmaster@example.org', 'h', null), 'exists');
+      await expectStoreError(store.addAlias('x@unknown.test', [USER]), 'notFound');
+      await expectStoreError(store.addAlias('x@example.org', []), 'invalid');
+      await store.deleteAlias('postmaster@example.org');
+      await expectStoreError(store.deleteAlias('postmaster@example.org'), 'notFound');
+      assert.deepEqual(
+        (await store.listAliases()).map((a) => a.address),
+        ['@example.org'],
+      );
+      await store.deleteAlias('@example.org');
+      await store.deleteAccount(USER);
+      await store.deleteDomain(DOMAIN);
+      assert.deepEqual(await store.listDomains(), []);
+    });
+
+    it('deleteAccount removes everything and logs the deletion', async (ctx) => {
+      const { store } = ctx;
+      const account = await setupAccount(store);
+      const inbox = await mailbox(store, account.id, 'INBOX');
+      await ctx.append(account.id, inbox.id, 'one');
+      const mailboxesBefore = await store.listMailboxes(account.id);
+      await store.deleteAccount(USER);
+      assert.equal(await store.getAccount(USER), null);
+      assert.equal(await store.getAccountById(account.id), null);
+      assert.deepEqual(await store.listMailboxes(account.id), []);
+      for (const box of mailboxesBefore) assert.equal(await store.getMailboxById(box.id), null);
+      const batch = await store.changesSince(account.id, 0);
+      const last = batch.changes[batch.changes.length - 1];
+      assert.equal(last?.kind, 'account');
+      assert.equal(last?.kind === 'account' && last.deleted, true);
+      assert.equal(batch.modseq, last?.modseq);
+      await expectStoreError(store.deleteAccount(USER), 'notFound');
+      // The address is free again, and a new account starts from scratch.
+      const again = await store.addAccount(USER, 'h', null);
+      assert.notEqual(again.id, account.id);
+      assert.equal(again.usedMessages, 0);
+    });
+
+    // ---- UIDs, UIDVALIDITY, MODSEQ -------------------------------------------------------------
+
+    it('UIDs are strictly ascending and never reused after expunge', async (ctx) => {
+      const { store } = ctx;
+      const account = await setupAccount(store);
+      const inbox = await mailbox(store, account.id, 'INBOX');
+      const first = await ctx.appendMany(account.id, inbox.id, ['a', 'b', 'c']);
+      assert.deepEqual(
+        first.map((r) => r.uid),
+        [1, 2, 3],
+      );
+      const expunged = await store.expunge(account.id, inbox.id, [2, 3, 99]);
+      assert.deepEqual(expunged.uids, [2, 3]);
+      const next = await ctx.append(account.id, inbox.id, 'd');
+      assert.equal(next.uid, 4);
+      const box = await mailbox(store, account.id, 'INBOX');
+      assert.equal(box.uidNext, 5);
+      assert.equal(box.uidValidity, first[0]?.uidValidity);
+      assert.deepEqual(
+        (await store.listMessages(inbox.id)).map((m) => m.uid),
+        [1, 4],
+      );
+      await store.expunge(account.id, inbox.id, [1, 4]);
+      assert.equal((await ctx.append(account.id, inbox.id, 'e')).uid, 5);
+    });
+
+    let clock = Date.UTC(2030, 0, 1);
+    it(
+      'UIDVALIDITY is new when a mailbox is re-created, even with a clock gone back',
+      async (ctx) => {
+        const { store } = ctx;
+        const account = await setupAccount(store);
+        const created = await store.createMailbox(account.id, 'Lists');
+        const sibling = await store.createMailbox(account.id, 'Other');
+        assert.ok(sibling.uidValidity > created.uidValidity, 'two mailboxes created in one second differ');
+        await ctx.append(account.id, created.id, 'one');
+        await store.deleteMailbox(account.id, 'Lists');
+        clock -= 86_400_000; // the clock jumps back a day
+        const recreated = await store.createMailbox(account.id, 'Lists');
+        assert.ok(recreated.uidValidity > sibling.uidValidity, `${recreated.uidValidity} > ${sibling.uidValidity}`);
+        assert.equal(recreated.uidNext, 1);
+        assert.notEqual(recreated.id, created.id);
+        assert.ok(created.uidValidity >= Math.floor(Date.UTC(2030, 0, 1) / 1000));
+      },
+      { now: () => clock },
+    );
+
+    it('MODSEQ is strictly ascending across all operations', async (ctx) => {
+      const { store } = ctx;
+      const account = await setupAccount(store);
+      const inbox = await mailbox(store, account.id, 'INBOX');
+      const seen: number[] = [];
+      const note = async (): Promise<void> => {
+        seen.push(await store.currentModseq(account.id));
+      };
+      await note();
+      const [appended] = await ctx.appendMany(account.id, inbox.id, ['a', 'b', 'c']);
+      assert.equal(appended?.modseq, await store.currentModseq(account.id));
+      await note();
+      const flags = await store.updateFlags(account.id, inbox.id, [1, 2], { op: 'add', flags: SystemFlag.Seen, keywords: [] });
+      assert.deepEqual(
+        flags.changed.map((c) => c.modseq),
+        [await store.currentModseq(account.id), await store.currentModseq(account.id)],
+      );
+      await note();
+      const work = await store.createMailbox(account.id, 'Work');
+      await note();
+      await store.copy(account.id, inbox.id, [1], work.id);
+      await note();
+      const moved = await store.move(account.id, inbox.id, [2], work.id);
+      assert.equal(moved.modseq, await store.currentModseq(account.id));
+      await note();
+      const expunged = await store.expunge(account.id, inbox.id, [3]);
+      assert.equal(expunged.modseq, await store.currentModseq(account.id));
+      await note();
+      await store.renameMailbox(account.id, 'Work', 'Play');
+      await note();
+      await store.deleteMailbox(account.id, 'Play');
+      await note();
+      await store.deliver(await ctx.stage('delivered'), ctx.indexOf('delivered'), [{ accountId: account.id }]);
+      await note();
+      await store.setPassword(USER, 'x');
+      await note();
+      for (let i = 1; i < seen.length; i++) assert.ok((seen[i] ?? 0) > (seen[i - 1] ?? 0), `step ${i}: ${seen.join(', ')}`);
+      const changes = (await store.changesSince(account.id, 0)).changes;
+      for (let i = 1; i < changes.length; i++) assert.ok((changes[i]?.modseq ?? 0) >= (changes[i - 1]?.modseq ?? 0));
+      const box = await mailbox(store, account.id, 'INBOX');
+      assert.equal(box.highestModseq, seen[seen.length - 2], 'INBOX highest modseq is the delivery');
+    });
+
+    // ---- quota ---------------------------------------------------------------------------------
+
+    it('quota usage is exact after 50 concurrent appends, copies, moves, expunges, flags and a delete', async (ctx) => {
+      const { store } = ctx;
+      const account = await setupAccount(store);
+      const inbox = await mailbox(store, account.id, 'INBOX');
+      const work = await store.createMailbox(account.id, 'Work');
+      const copies = await store.createMailbox(account.id, 'Copies');
+      const moved = await store.createMailbox(account.id, 'Moved');
+      const temp = await store.createMailbox(account.id, 'Temp');
+      const inboxBodies = Array.from({ length: 20 }, (_, i) => ctx.body(`inbox-${i}`, 50 + i * 7));
+      await ctx.appendBytes(account.id, inbox.id, inboxBodies);
+      await ctx.appendBytes(
+        account.id,
+        temp.id,
+        Array.from({ length: 5 }, (_, i) => ctx.body(`temp-${i}`, 300 + i)),
+      );
+      const sizeOf = (i: number): number => inboxBodies[i]?.length ?? 0;
+      const workBodies = Array.from({ length: 20 }, (_, i) => ctx.body(`work-${i}`, 100 + i * 13));
+
+      const ops: Array<Promise<unknown>> = [];
+      for (const bytes of workBodies) ops.push(ctx.appendBytes(account.id, work.id, [bytes]));
+      for (let uid = 1; uid <= 10; uid++) ops.push(store.copy(account.id, inbox.id, [uid], copies.id));
+      for (let uid = 11; uid <= 15; uid++) ops.push(store.move(account.id, inbox.id, [uid], moved.id));
+      for (let uid = 16; uid <= 20; uid++) ops.push(store.expunge(account.id, inbox.id, [uid]));
+      ops.push(store.deleteMailbox(account.id, 'Temp'));
+      for (let uid = 1; uid <= 9; uid++) ops.push(store.updateFlags(account.id, inbox.id, [uid], { op: 'add', flags: SystemFlag.Seen, keywords: [] }));
+      assert.equal(ops.length, 50);
+      await Promise.all(ops);
+
+      const sum = (from: number, to: number): number => {
+        let total = 0;
+        for (let i = from; i <= to; i++) total += sizeOf(i);
+        return total;
+      };
+      const expectedBytes =
+        sum(0, 14) + // INBOX 1..10 stay, 11..15 moved (still in the account), 16..20 gone
+        sum(0, 9) + // copies
+        workBodies.reduce((total, b) => total + b.length, 0);
+      const final = await store.getAccount(USER);
+      assert.equal(final?.usedMessages, 10 + 5 + 10 + 20);
+      assert.equal(final?.usedBytes, expectedBytes);
+      // Every mailbox's counters agree with its rows.
+      let listedBytes = 0;
+      let listedCount = 0;
+      for (const box of await store.listMailboxes(account.id)) {
+        const rows = await store.listMessages(box.id);
+        const bytes = rows.reduce((total, m) => total + m.size, 0);
+        assert.equal(box.messageCount, rows.length, `${box.name} count`);
+        assert.equal(box.totalSize, bytes, `${box.name} size`);
+        assert.equal(box.unseenCount, rows.filter((m) => (m.flags & SystemFlag.Seen) === 0).length, `${box.name} unseen`);
+        listedBytes += bytes;
+        listedCount += rows.length;
+      }
+      assert.equal(listedBytes, expectedBytes);
+      assert.equal(listedCount, 45);
+      assert.equal((await mailbox(store, account.id, 'INBOX')).unseenCount, 1);
+      assert.equal(await store.getMailbox(account.id, 'Temp'), null);
+    });
+
+    it('overQuota refuses append, copy and delivery, and stores nothing', async (ctx) => {
+      const { store } = ctx;
+      const first = ctx.body('first', 400);
+      const account = await setupAccount(store, USER, first.length + 100);
+      const inbox = await mailbox(store, account.id, 'INBOX');
+      await ctx.appendBytes(account.id, inbox.id, [first]);
+      await expectStoreError(ctx.appendBytes(account.id, inbox.id, [ctx.body('second', 400)]), 'overQuota');
+      await expectStoreError(store.copy(account.id, inbox.id, [1], inbox.id), 'overQuota');
+      const outcomes = await store.deliver(await ctx.stage('third', 400), ctx.indexOf('third', 400), [{ accountId: account.id }]);
+      assert.deepEqual(outcomes, [{ ok: false, reason: 'overQuota' }]);
+      const after = await store.getAccount(USER);
+      assert.equal(after?.usedBytes, first.length);
+      assert.equal(after?.usedMessages, 1);
+      assert.equal((await mailbox(store, account.id, 'INBOX')).uidNext, 2);
+      // Exactly at the limit is allowed.
+      const fits = Buffer.alloc(100, 'x');
+      await ctx.appendBytes(account.id, inbox.id, [fits]);
+      assert.equal((await store.getAccount(USER))?.usedBytes, first.length + 100);
+      await store.setQuota(USER, null, 2);
+      await expectStoreError(ctx.appendBytes(account.id, inbox.id, [ctx.body('fourth')]), 'overQuota');
+      assert.equal((await store.getAccount(USER))?.quotaMessages, 2);
+    });
+
+    // ---- delivery ------------------------------------------------------------------------------
+
+    it('deliver to 3 targets stores 3 rows and one blob', async (ctx) => {
+      const { store } = ctx;
+      await store.addDomain(DOMAIN);
+      const accounts: Account[] = [];
+      for (const name of ['a', 'b', 'c']) accounts.push(await store.addAccount(`${name}@${DOMAIN}`, 'h', null));
+      const [a, b, c] = accounts as [Account, Account, Account];
+      await store.createMailbox(b.id, 'Lists');
+      const bytes = ctx.body('shared', 2000);
+      const blob = await ctx.stageBytes(bytes);
+      const prefixes = accounts.map((acc) => Buffer.from(`Delivered-To: ${acc.address}\r\n`));
+      const outcomes = await store.deliver(
+        blob,
+        ctx.index(bytes),
+        [
+          { accountId: a.id, prefix: prefixes[0] },
+          { accountId: b.id, prefix: prefixes[1], mailboxName: 'Lists', flags: SystemFlag.Flagged, keywords: ['$Label1'] },
+          { accountId: c.id, prefix: prefixes[2], mailboxName: 'Missing' },
+          { accountId: 999_999 },
+        ],
+        new Date('2030-02-03T04:05:06Z'),
+      );
+      const lists = await mailbox(store, b.id, 'Lists');
+      assert.deepEqual(outcomes, [
+        { ok: true, mailboxId: (await mailbox(store, a.id, 'INBOX')).id, uid: 1 },
+        { ok: true, mailboxId: lists.id, uid: 1 },
+        { ok: true, mailboxId: (await mailbox(store, c.id, 'INBOX')).id, uid: 1 },
+        { ok: false, reason: 'noAccount' },
+      ]);
+      for (const [i, acc] of accounts.entries()) {
+        const expected = Buffer.concat([prefixes[i] ?? Buffer.alloc(0), bytes]);
+        const fresh = await store.getAccountById(acc.id);
+        assert.equal(fresh?.usedBytes, expected.length);
+        assert.equal(fresh?.usedMessages, 1);
+        const outcome = outcomes[i];
+        assert.ok(outcome?.ok);
+        const [meta] = await store.listMessages(outcome.mailboxId);
+        assert.ok(meta);
+        assert.equal(meta.size, expected.length);
+        assert.equal(meta.internalDate.toISOString(), '2030-02-03T04:05:06.000Z');
+        assert.equal(meta.blobHash, blob.hash);
+        assert.deepEqual(await store.readMessage(meta), expected);
+      }
+      const [flagged] = await store.listMessages(lists.id);
+      assert.equal(flagged?.flags, SystemFlag.Flagged);
+      assert.deepEqual(flagged?.keywords, ['$Label1']);
+      if (ctx.handle.countBlobs) assert.equal(await ctx.handle.countBlobs(), 1);
+    });
+
+    // ---- append --------------------------------------------------------------------------------
+
+    it('MULTIAPPEND is all or nothing', async (ctx) => {
+      const { store } = ctx;
+      const account = await setupAccount(store);
+      const inbox = await mailbox(store, account.id, 'INBOX');
+      const good = [await ctx.newMessage('one'), await ctx.newMessage('two')];
+      const bad: NewMessage = { ...(await ctx.newMessage('three')), keywords: ['bad keyword'] };
+      await expectStoreError(store.append(account.id, inbox.id, [...good, bad]), 'invalid');
+      let box = await mailbox(store, account.id, 'INBOX');
+      assert.equal(box.messageCount, 0);
+      assert.equal(box.uidNext, 1);
+      assert.equal((await store.getAccount(USER))?.usedBytes, 0);
+      assert.deepEqual(await store.listMessages(inbox.id), []);
+
+      const again = [await ctx.newMessage('one'), await ctx.newMessage('two'), await ctx.newMessage('three')];
+      await store.setQuota(USER, (again[0]?.blob.size ?? 0) + (again[1]?.blob.size ?? 0));
+      await expectStoreError(store.append(account.id, inbox.id, again), 'overQuota');
+      box = await mailbox(store, account.id, 'INBOX');
+      assert.equal(box.messageCount, 0);
+
+      await store.setQuota(USER, null);
+      const results = await store.append(account.id, inbox.id, [await ctx.newMessage('one'), await ctx.newMessage('two')]);
+      assert.deepEqual(
+        results.map((r) => r.uid),
+        [1, 2],
+      );
+      assert.equal(results[0]?.modseq, results[1]?.modseq, 'one operation, one MODSEQ');
+      assert.equal(results[0]?.uidValidity, box.uidValidity);
+      await expectStoreError(store.append(account.id, 999_999, [await ctx.newMessage('x')]), 'notFound');
+    });
+
+    it('append keeps flags, keywords, internal date and bytes', async (ctx) => {
+      const { store } = ctx;
+      const account = await setupAccount(store);
+      const inbox = await mailbox(store, account.id, 'INBOX');
+      const bytes = ctx.body('kept', 5000);
+      const date = new Date('2001-02-03T04:05:06Z');
+      await store.append(account.id, inbox.id, [
+        {
+          blob: await ctx.stageBytes(bytes),
+          index: ctx.index(bytes),
+          flags: SystemFlag.Seen | SystemFlag.Draft,
+          keywords: ['$Forwarded', 'Work', '$forwarded'],
+          internalDate: date,
+        },
+      ]);
+      const [meta] = await store.listMessages(inbox.id);
+      assert.ok(meta);
+      assert.equal(meta.flags, SystemFlag.Seen | SystemFlag.Draft);
+      assert.deepEqual(meta.keywords, ['$Forwarded', 'Work']);
+      assert.equal(meta.internalDate.getTime(), date.getTime());
+      assert.equal(meta.size, bytes.length);
+      assert.deepEqual(await store.readMessage(meta), bytes);
+      const box = await mailbox(store, account.id, 'INBOX');
+      assert.equal(box.unseenCount, 0);
+      assert.equal(box.messageCount, 1);
+      assert.equal(box.totalSize, bytes.length);
+    });
+
+    it('a prefix is part of the message: ranges, sizes and a shifted index', async (ctx) => {
+      const { store } = ctx;
+      const account = await setupAccount(store);
+      const inbox = await mailbox(store, account.id, 'INBOX');
+      const bytes = ctx.body('prefixed', 3000);
+      const prefix = Buffer.from('Return-Path: <a@example.org>\r\n');
+      await store.append(account.id, inbox.id, [{ blob: await ctx.stageBytes(bytes), index: ctx.index(bytes), prefix }]);
+      const whole = Buffer.concat([prefix, bytes]);
+      const [meta] = await store.listMessages(inbox.id);
+      assert.ok(meta);
+      assert.equal(meta.size, whole.length);
+      assert.deepEqual(await store.readMessage(meta), whole);
+      for (const [start, end] of [
+        [0, 5],
+        [3, prefix.length],
+        [prefix.length - 4, prefix.length + 10],
+        [prefix.length, prefix.length + 1],
+        [prefix.length + 100, whole.length],
+        [whole.length - 1, whole.length + 50],
+        [10, 10],
+      ] as const) {
+        assert.deepEqual(await store.readMessage(meta, start, end), whole.subarray(start, end), `range ${start}-${end}`);
+      }
+      const stream = await store.openMessage(meta, 1, 40);
+      const chunks: Buffer[] = [];
+      for await (const chunk of stream) chunks.push(chunk as Buffer);
+      assert.deepEqual(Buffer.concat(chunks), whole.subarray(1, 40));
+      const [stored] = await store.getMessages(inbox.id, [meta.uid]);
+      const original = ctx.index(bytes);
+      assert.equal(stored?.index.part.bodyStart, original.part.bodyStart + prefix.length);
+      assert.equal(stored?.index.part.bodyEnd, original.part.bodyEnd + prefix.length);
+      assert.equal(stored?.index.part.headerStart, 0);
+      assert.deepEqual(whole.subarray(stored?.index.part.bodyStart, stored?.index.part.bodyEnd), bytes.subarray(original.part.bodyStart));
+      assert.deepEqual(await store.getMessages(inbox.id, [meta.uid + 1]), []);
+    });
+
+    it('100 parallel appends to one mailbox get unique ascending UIDs', async (ctx) => {
+      const { store } = ctx;
+      const account = await setupAccount(store);
+      const inbox = await mailbox(store, account.id, 'INBOX');
+      const results = await Promise.all(Array.from({ length: 100 }, (_, i) => ctx.append(account.id, inbox.id, `parallel-${i}`)));
+      const uids = results.map((r) => r.uid);
+      assert.deepEqual(
+        [...uids].sort((x, y) => x - y),
+        Array.from({ length: 100 }, (_, i) => i + 1),
+      );
+      const modseqs = results.map((r) => r.modseq);
+      assert.equal(new Set(modseqs).size, 100, 'one MODSEQ per operation');
+      // Commit order: a higher UID never has a lower MODSEQ.
+      const byUid = results.slice().sort((x, y) => x.uid - y.uid);
+      for (let i = 1; i < byUid.length; i++) assert.ok((byUid[i]?.modseq ?? 0) > (byUid[i - 1]?.modseq ?? 0));
+      const listed = await store.listMessages(inbox.id);
+      assert.equal(listed.length, 100);
+      assert.equal((await mailbox(store, account.id, 'INBOX')).uidNext, 101);
+      assert.deepEqual(
+        (await store.listMessages(inbox.id, 10, 12)).map((m) => m.uid),
+        [10, 11, 12],
+      );
+    });
+
+    it('a blob writer can be aborted, and a staged blob is used once', async (ctx) => {
+      const { store } = ctx;
+      const account = await setupAccount(store);
+      const inbox = await mailbox(store, account.id, 'INBOX');
+      const writer = store.createBlobWriter();
+      await writer.write(Buffer.from('partial'));
+      assert.equal(writer.size, 7);
+      await writer.abort();
+      await assert.rejects(writer.write(Buffer.from('more')), StoreError);
+      const message = await ctx.newMessage('once');
+      await store.append(account.id, inbox.id, [message]);
+      await expectStoreError(store.append(account.id, inbox.id, [message]), 'invalid');
+      assert.equal((await mailbox(store, account.id, 'INBOX')).messageCount, 1);
+      const unused = store.createBlobWriter();
+      await unused.write(Buffer.from('never used\r\n'));
+      const staged = await unused.finish();
+      await unused.abort();
+      await expectStoreError(store.append(account.id, inbox.id, [{ blob: staged, index: ctx.index(Buffer.from('never used\r\n')) }]), 'invalid');
+    });
+
+    // ---- flags ---------------------------------------------------------------------------------
+
+    it('flags: set, add, remove with keywords and UNCHANGEDSINCE', async (ctx) => {
+      const { store } = ctx;
+      const account = await setupAccount(store);
+      const inbox = await mailbox(store, account.id, 'INBOX');
+      await ctx.appendMany(account.id, inbox.id, ['1', '2', '3']);
+      const m0 = await store.currentModseq(account.id);
+
+      const added = await store.updateFlags(account.id, inbox.id, [1, 2, 7], { op: 'add', flags: SystemFlag.Seen, keywords: ['$Work'] });
+      assert.deepEqual(added, {
+        changed: [
+          { uid: 1, modseq: m0 + 1, flags: SystemFlag.Seen, keywords: ['$Work'] },
+          { uid: 2, modseq: m0 + 1, flags: SystemFlag.Seen, keywords: ['$Work'] },
+        ],
+        modifiedSince: [],
+      });
+      // Nothing changes: no new MODSEQ, nothing reported.
+      const noop = await store.updateFlags(account.id, inbox.id, [1], { op: 'add', flags: SystemFlag.Seen, keywords: ['$WORK'] });
+      assert.deepEqual(noop, { changed: [], modifiedSince: [] });
+      assert.equal(await store.currentModseq(account.id), m0 + 1);
+
+      const removed = await store.updateFlags(account.id, inbox.id, [1], { op: 'remove', flags: SystemFlag.Seen, keywords: ['$work'] });
+      assert.deepEqual(removed.changed, [{ uid: 1, modseq: m0 + 2, flags: 0, keywords: [] }]);
+
+      const set = await store.updateFlags(account.id, inbox.id, [2, 3], {
+        op: 'set',
+        flags: SystemFlag.Flagged | SystemFlag.Answered,
+        keywords: ['A', 'B'],
+      });
+      assert.deepEqual(
+        set.changed.map((c) => [c.uid, c.flags, c.keywords]),
+        [
+          [2, SystemFlag.Flagged | SystemFlag.Answered, ['A', 'B']],
+          [3, SystemFlag.Flagged | SystemFlag.Answered, ['A', 'B']],
+        ],
+      );
+      const m3 = m0 + 3;
+      // RFC 7162 3.1.3: UID 1 (MODSEQ m0+2) passes UNCHANGEDSINCE m0+2; UIDs 2, 3 (m0+3) fail.
+      const conditional = await store.updateFlags(account.id, inbox.id, [1, 2, 3], {
+        op: 'add',
+        flags: SystemFlag.Deleted,
+        keywords: [],
+        unchangedSince: m0 + 2,
+      });
+      assert.deepEqual(conditional, {
+        changed: [{ uid: 1, modseq: m3 + 1, flags: SystemFlag.Deleted, keywords: [] }],
+        modifiedSince: [2, 3],
+      });
+      // UNCHANGEDSINCE 0 always fails (RFC 7162 3.1.3 example 8).
+      const zero = await store.updateFlags(account.id, inbox.id, [1], { op: 'add', flags: 0, keywords: ['$MDNSent'], unchangedSince: 0 });
+      assert.deepEqual(zero, { changed: [], modifiedSince: [1] });
+      // A passing conditional STORE updates the MODSEQ even when the flags stay equal.
+      const same = await store.updateFlags(account.id, inbox.id, [1], {
+        op: 'add',
+        flags: SystemFlag.Deleted,
+        keywords: [],
+        unchangedSince: m3 + 1,
+      });
+      assert.deepEqual(same.changed, [{ uid: 1, modseq: m3 + 2, flags: SystemFlag.Deleted, keywords: [] }]);
+
+      const rows = await store.listMessages(inbox.id);
+      assert.deepEqual(
+        rows.map((m) => [m.uid, m.modseq, m.flags, m.keywords]),
+        [
+          [1, m3 + 2, SystemFlag.Deleted, []],
+          [2, m3, SystemFlag.Flagged | SystemFlag.Answered, ['A', 'B']],
+          [3, m3, SystemFlag.Flagged | SystemFlag.Answered, ['A', 'B']],
+        ],
+      );
+      const box = await mailbox(store, account.id, 'INBOX');
+      assert.equal(box.highestModseq, m3 + 2);
+      assert.equal(box.unseenCount, 3);
+      await expectStoreError(store.updateFlags(account.id, inbox.id, [1], { op: 'add', flags: 64, keywords: [] }), 'invalid');
+      await expectStoreError(store.updateFlags(account.id, inbox.id, [1], { op: 'add', flags: 0, keywords: ['\\Seen'] }), 'invalid');
+    });
+
+    // ---- copy / move ---------------------------------------------------------------------------
+
+    it('copy and move return the UID mapping in source order', async (ctx) => {
+      const { store } = ctx;
+      const account = await setupAccount(store);
+      const inbox = await mailbox(store, account.id, 'INBOX');
+      const archive = await mailbox(store, account.id, 'Archive');
+      await ctx.appendMany(account.id, inbox.id, ['1', '2', '3', '4']);
+      await store.updateFlags(account.id, inbox.id, [2], { op: 'add', flags: SystemFlag.Flagged, keywords: ['K'] });
+      await ctx.append(account.id, archive.id, 'already there');
+
+      const copied = await store.copy(account.id, inbox.id, [4, 2, 9], archive.id);
+      assert.deepEqual(copied, {
+        uidValidity: archive.uidValidity,
+        mapping: [
+          [2, 2],
+          [4, 3],
+        ],
+      });
+      const moved = await store.move(account.id, inbox.id, [1, 3], archive.id);
+      assert.deepEqual(moved.mapping, [
+        [1, 4],
+        [3, 5],
+      ]);
+      assert.equal(moved.uidValidity, archive.uidValidity);
+      assert.deepEqual(
+        (await store.listMessages(inbox.id)).map((m) => m.uid),
+        [2, 4],
+      );
+      const archived = await store.listMessages(archive.id);
+      assert.deepEqual(
+        archived.map((m) => m.uid),
+        [1, 2, 3, 4, 5],
+      );
+      const copyOf2 = archived.find((m) => m.uid === 2);
+      assert.equal(copyOf2?.flags, SystemFlag.Flagged);
+      assert.deepEqual(copyOf2?.keywords, ['K']);
+      const source2 = (await store.listMessages(inbox.id, 2, 2))[0];
+      assert.equal(copyOf2?.internalDate.getTime(), source2?.internalDate.getTime());
+      assert.deepEqual(await store.readMessage(copyOf2 ?? fail()), await store.readMessage(source2 ?? fail()));
+
+      const changes = (await store.changesSince(account.id, moved.modseq - 1)).changes;
+      assert.deepEqual(
+        changes.map((c) => summarize(c)),
+        [
+          `added ${archive.id} 4`,
+          `added ${archive.id} 5`,
+          `expunged ${inbox.id} 1`,
+          `expunged ${inbox.id} 3`,
+        ],
+      );
+      assert.deepEqual(await store.copy(account.id, inbox.id, [99], archive.id), { uidValidity: archive.uidValidity, mapping: [] });
+      await expectStoreError(store.move(account.id, inbox.id, [2], inbox.id), 'cannot');
+      await expectStoreError(store.copy(account.id, inbox.id, [2], 999_999), 'notFound');
+      const usage = await store.getAccount(USER);
+      assert.equal(usage?.usedMessages, 7);
+    });
+
+    it('a mailbox of another account is not reachable', async (ctx) => {
+      const { store } = ctx;
+      const account = await setupAccount(store);
+      const other = await store.addAccount('other@example.org', 'h', null);
+      const theirs = await mailbox(store, other.id, 'INBOX');
+      const mine = await mailbox(store, account.id, 'INBOX');
+      await ctx.append(other.id, theirs.id, 'private');
+      await expectStoreError(ctx.append(account.id, theirs.id, 'intruder'), 'notFound');
+      await expectStoreError(store.copy(account.id, theirs.id, [1], mine.id), 'notFound');
+      await expectStoreError(store.expunge(account.id, theirs.id, [1]), 'notFound');
+      await expectStoreError(store.updateFlags(account.id, theirs.id, [1], { op: 'add', flags: 1, keywords: [] }), 'notFound');
+      assert.equal((await mailbox(store, other.id, 'INBOX')).messageCount, 1);
+    });
+
+    // ---- mailboxes -----------------------------------------------------------------------------
+
+    it('create: parents, INBOX spelling, invalid names', async ({ store }) => {
+      const account = await setupAccount(store);
+      const created = await store.createMailbox(account.id, 'a/b/c/', '\\Flagged');
+      assert.equal(created.name, 'a/b/c');
+      assert.equal(created.specialUse, '\\Flagged');
+      assert.ok((await store.getMailbox(account.id, 'a')) !== null);
+      assert.ok((await store.getMailbox(account.id, 'a/b')) !== null);
+      await expectStoreError(store.createMailbox(account.id, 'a/b'), 'exists');
+      await expectStoreError(store.createMailbox(account.id, 'Inbox'), 'exists');
+      assert.equal((await store.getMailbox(account.id, 'inbox'))?.name, 'INBOX');
+      const child = await store.createMailbox(account.id, 'inbox/Sub');
+      assert.equal(child.name, 'INBOX/Sub');
+      assert.equal((await store.getMailbox(account.id, 'Inbox/Sub'))?.id, child.id);
+      assert.equal(await store.getMailbox(account.id, 'sent'), null, 'names other than INBOX are case-sensitive');
+      for (const bad of ['', '/', 'a//b', '/lead', 'wild*', 'per%cent', 'ctl\u0001']) {
+        await expectStoreError(store.createMailbox(account.id, bad), 'invalid');
+      }
+      const unicode = await store.createMailbox(account.id, 'Entwürfe/日本語');
+      assert.equal(unicode.name, 'Entwürfe/日本語');
+      const changes = (await store.changesSince(account.id, created.highestModseq - 1)).changes.filter((c) => c.modseq === created.highestModseq);
+      assert.deepEqual(
+        changes.map((c) => (c.kind === 'mailboxCreated' ? c.name : c.kind)),
+        ['a', 'a/b', 'a/b/c'],
+      );
+    });
+
+    it('delete: INBOX refused, messages go, children stay', async (ctx) => {
+      const { store } = ctx;
+      const account = await setupAccount(store);
+      await expectStoreError(store.deleteMailbox(account.id, 'inbox'), 'cannot');
+      await expectStoreError(store.deleteMailbox(account.id, 'nope'), 'notFound');
+      const parent = await store.createMailbox(account.id, 'p');
+      await store.createMailbox(account.id, 'p/child');
+      await ctx.appendMany(account.id, parent.id, ['x', 'y']);
+      await store.deleteMailbox(account.id, 'p');
+      assert.equal(await store.getMailbox(account.id, 'p'), null);
+      assert.ok(await store.getMailbox(account.id, 'p/child'));
+      assert.equal((await store.getAccount(USER))?.usedMessages, 0);
+      assert.equal((await store.getAccount(USER))?.usedBytes, 0);
+      const last = (await store.changesSince(account.id, 0)).changes.at(-1);
+      assert.deepEqual(last && summarize(last), `mailboxDeleted ${parent.id} p`);
+    });
+
+    it('rename: children follow; INBOX rename moves messages and INBOX stays', async (ctx) => {
+      const { store } = ctx;
+      const account = await setupAccount(store);
+      const a = await store.createMailbox(account.id, 'a');
+      const ax = await store.createMailbox(account.id, 'a/x');
+      await store.createMailbox(account.id, 'ab');
+      await ctx.append(account.id, ax.id, 'kept');
+      await store.renameMailbox(account.id, 'a', 'n/b');
+      assert.equal((await store.getMailboxById(a.id))?.name, 'n/b');
+      assert.equal((await store.getMailboxById(ax.id))?.name, 'n/b/x');
+      assert.equal((await store.getMailboxById(ax.id))?.messageCount, 1);
+      assert.equal((await store.getMailboxById(ax.id))?.uidValidity, ax.uidValidity);
+      assert.ok(await store.getMailbox(account.id, 'n'), 'superior created (RFC 3501 6.3.5)');
+      assert.ok(await store.getMailbox(account.id, 'ab'), 'a sibling sharing the prefix is untouched');
+      assert.equal(await store.getMailbox(account.id, 'a'), null);
+      await expectStoreError(store.renameMailbox(account.id, 'a', 'z'), 'notFound');
+      await expectStoreError(store.renameMailbox(account.id, 'ab', 'Sent'), 'exists');
+      await expectStoreError(store.renameMailbox(account.id, 'ab', 'INBOX'), 'exists');
+      await expectStoreError(store.renameMailbox(account.id, 'ab', 'ab/deeper'), 'cannot');
+      await expectStoreError(store.renameMailbox(account.id, 'ab', 'x//y'), 'invalid');
+
+      const inbox = await mailbox(store, account.id, 'INBOX');
+      await store.createMailbox(account.id, 'INBOX/keep');
+      await ctx.appendMany(account.id, inbox.id, ['i1', 'i2', 'i3']);
+      await store.expunge(account.id, inbox.id, [1]);
+      await store.updateFlags(account.id, inbox.id, [3], { op: 'add', flags: SystemFlag.Seen, keywords: [] });
+      await store.renameMailbox(account.id, 'INBOX', 'Old Mail');
+      const after = await mailbox(store, account.id, 'INBOX');
+      assert.equal(after.id, inbox.id);
+      assert.equal(after.messageCount, 0);
+      assert.equal(after.uidValidity, inbox.uidValidity);
+      assert.equal(after.uidNext, 4, 'UIDs of INBOX are not reused');
+      const old = await mailbox(store, account.id, 'Old Mail');
+      const moved = await store.listMessages(old.id);
+      assert.deepEqual(
+        moved.map((m) => [m.uid, m.flags]),
+        [
+          [1, 0],
+          [2, SystemFlag.Seen],
+        ],
+      );
+      assert.ok(await store.getMailbox(account.id, 'INBOX/keep'), 'inferiors of INBOX are unaffected');
+      assert.equal(await store.getMailbox(account.id, 'Old Mail/keep'), null);
+      assert.equal((await store.getAccount(USER))?.usedMessages, 3);
+      // Renaming INBOX to one of its own inferiors is fine: INBOX does not move.
+      await ctx.append(account.id, inbox.id, 'i4');
+      await store.renameMailbox(account.id, 'inbox', 'INBOX/2024');
+      assert.equal((await mailbox(store, account.id, 'INBOX/2024')).messageCount, 1);
+      assert.equal((await mailbox(store, account.id, 'INBOX')).messageCount, 0);
+      assert.equal((await mailbox(store, account.id, 'INBOX')).uidNext, 5);
+    });
+
+    it('subscriptions: idempotent, independent of mailbox existence', async ({ store }) => {
+      const account = await setupAccount(store);
+      await store.subscribe(account.id, 'Lists/ietf');
+      await store.subscribe(account.id, 'Lists/ietf');
+      await store.unsubscribe(account.id, 'Junk');
+      await store.unsubscribe(account.id, 'never-subscribed');
+      await store.subscribe(account.id, 'inbox');
+      assert.deepEqual(await store.listSubscriptions(account.id), ['Archive', 'Drafts', 'INBOX', 'Lists/ietf', 'Sent', 'Trash']);
+      await store.createMailbox(account.id, 'Tmp');
+      await store.subscribe(account.id, 'Tmp');
+      await store.renameMailbox(account.id, 'Tmp', 'Tmp2');
+      await store.deleteMailbox(account.id, 'Sent');
+      // RFC 9051 6.3.6 (RENAME) and 6.3.7 (SUBSCRIBE): RENAME and DELETE leave subscriptions alone.
+      assert.deepEqual(await store.listSubscriptions(account.id), ['Archive', 'Drafts', 'INBOX', 'Lists/ietf', 'Sent', 'Tmp', 'Trash']);
+      await expectStoreError(store.subscribe(account.id, 'a//b'), 'invalid');
+    });
+
+    // ---- change log and wake-ups ---------------------------------------------------------------
+
+    it('changesSince: contents, order and limits that never split a MODSEQ', async (ctx) => {
+      const { store } = ctx;
+      const account = await setupAccount(store);
+      const inbox = await mailbox(store, account.id, 'INBOX');
+      const start = await store.currentModseq(account.id);
+      await ctx.appendMany(account.id, inbox.id, ['a', 'b', 'c']); // start+1: 3 rows
+      await store.updateFlags(account.id, inbox.id, [2], { op: 'add', flags: SystemFlag.Seen, keywords: ['x'] }); // start+2
+      await store.expunge(account.id, inbox.id, [1, 3]); // start+3: 2 rows
+      const box = await store.createMailbox(account.id, 'New'); // start+4
+      await store.renameMailbox(account.id, 'New', 'Newer'); // start+5
+      const all = await store.changesSince(account.id, start);
+      assert.equal(all.modseq, start + 5);
+      assert.deepEqual(all.changes, [
+        { kind: 'added', modseq: start + 1, mailboxId: inbox.id, uid: 1 },
+        { kind: 'added', modseq: start + 1, mailboxId: inbox.id, uid: 2 },
+        { kind: 'added', modseq: start + 1, mailboxId: inbox.id, uid: 3 },
+        { kind: 'flags', modseq: start + 2, mailboxId: inbox.id, uid: 2, flags: SystemFlag.Seen, keywords: ['x'] },
+        { kind: 'expunged', modseq: start + 3, mailboxId: inbox.id, uid: 1 },
+        { kind: 'expunged', modseq: start + 3, mailboxId: inbox.id, uid: 3 },
+        { kind: 'mailboxCreated', modseq: start + 4, mailboxId: box.id, name: 'New' },
+        { kind: 'mailboxRenamed', modseq: start + 5, mailboxId: box.id, name: 'Newer', oldName: 'New' },
+      ]);
+      // limit 2 would cut the three rows of start+1: the whole MODSEQ comes anyway.
+      const first = await store.changesSince(account.id, start, 2);
+      assert.equal(first.modseq, start + 1);
+      assert.equal(first.changes.length, 3);
+      // limit 2 ends inside start+3: the batch stops before it.
+      const second = await store.changesSince(account.id, first.modseq, 2);
+      assert.equal(second.modseq, start + 2);
+      assert.deepEqual(
+        second.changes.map((c) => c.kind),
+        ['flags'],
+      );
+      const rest = await store.changesSince(account.id, second.modseq, 100);
+      assert.equal(rest.changes.length, 4);
+      const none = await store.changesSince(account.id, all.modseq);
+      assert.deepEqual(none, { modseq: all.modseq, changes: [] });
+      const other = await store.addAccount('other@example.org', 'h', null);
+      assert.ok((await store.changesSince(other.id, 0)).changes.every((c) => c.kind === 'mailboxCreated'));
+    });
+
+    it('wake-ups arrive after the commit: a listener sees the change', async (ctx) => {
+      const { store, bus } = ctx;
+      const account = await setupAccount(store);
+      const inbox = await mailbox(store, account.id, 'INBOX');
+      const base = await store.currentModseq(account.id);
+      const seen: Array<{ wake: WakeUp; changes: Promise<Change[]> }> = [];
+      const unsubscribe = bus.subscribe(account.id, (wake) => {
+        // Read inside the callback: the data must already be committed.
+        seen.push({ wake, changes: store.changesSince(account.id, base).then((b) => b.changes) });
+      });
+      const result = await ctx.append(account.id, inbox.id, 'wake');
+      await waitFor(() => seen.length >= 1);
+      unsubscribe();
+      const first = seen[0];
+      assert.ok(first);
+      assert.deepEqual(first.wake, { accountId: account.id, modseq: result.modseq });
+      assert.deepEqual(await first.changes, [{ kind: 'added', modseq: result.modseq, mailboxId: inbox.id, uid: result.uid }]);
+      // Unsubscribed: no more calls.
+      await ctx.append(account.id, inbox.id, 'quiet');
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      assert.equal(seen.length, 1);
+    });
+
+    it('operations on a closed store fail with StoreError', async ({ store }) => {
+      const account = await setupAccount(store);
+      await store.close();
+      await expectStoreError(store.getAccount(USER), 'cannot');
+      await expectStoreError(store.createMailbox(account.id, 'late'), 'cannot');
+      await store.close();
+    });
+  });
+}
+
+// ---- helpers -----------------------------------------------------------------------------------
+
+class Ctx {
+  readonly store: MailStore;
+  readonly bus: ChangeBus;
+  private counter = 0;
+
+  constructor(
+    readonly handle: StoreHandle,
+    readonly index: (bytes: Uint8Array) => MessageIndex,
+  ) {
+    this.store = handle.store;
+    this.bus = handle.bus;
+  }
+
+  /** A unique small message; the same tag and size give the same bytes. */
+  body(tag: string, size = 64): Buffer {
+    return sampleMessage(tag, size);
+  }
+
+  indexOf(tag: string, size = 64): MessageIndex {
+    return this.index(this.body(tag, size));
+  }
+
+  async stageBytes(bytes: Buffer): Promise<StagedBlob> {
+    const writer = this.store.createBlobWriter();
+    // Several writes, so writers are exercised with chunked input.
+    for (let at = 0; at < bytes.length; at += 1000) await writer.write(bytes.subarray(at, at + 1000));
+    return writer.finish();
+  }
+
+  stage(tag: string, size = 64): Promise<StagedBlob> {
+    return this.stageBytes(this.body(tag, size));
+  }
+
+  async newMessage(tag: string): Promise<NewMessage> {
+    const bytes = this.body(`${tag}-${this.counter++}`);
+    return { blob: await this.stageBytes(bytes), index: this.index(bytes) };
+  }
+
+  async append(accountId: Id, mailboxId: Id, tag: string): Promise<{ uid: number; modseq: number; uidValidity: number }> {
+    const [result] = await this.appendMany(accountId, mailboxId, [tag]);
+    return result ?? fail();
+  }
+
+  async appendMany(accountId: Id, mailboxId: Id, tags: string[]): Promise<Array<{ uid: number; modseq: number; uidValidity: number }>> {
+    return this.appendBytes(
+      accountId,
+      mailboxId,
+      tags.map((tag) => this.body(tag)),
+    );
+  }
+
+  async appendBytes(accountId: Id, mailboxId: Id, bodies: Buffer[]): Promise<Array<{ uid: number; modseq: number; uidValidity: number }>> {
+    const messages: NewMessage[] = [];
+    for (const bytes of bodies) messages.push({ blob: await this.stageBytes(bytes), index: this.index(bytes) });
+    return this.store.append(accountId, mailboxId, messages);
+  }
+}
+
+export function sampleMessage(tag: string, size = 64): Buffer {
+  const head = `From: a@example.org\r\nTo: b@example.org\r\nSubject: ${tag}\r\n\r\n`;
+  const unit = `${tag} `;
+  const bodyLength = Math.max(size - head.length - 2, 1);
+  const body = unit.repeat(Math.ceil(bodyLength / unit.length)).slice(0, bodyLength);
+  return Buffer.from(`${head}${body}\r\n`, 'utf8');
+}
+
+async function setupAccount(store: MailStore, address = USER, quotaBytes: number | null = null): Promise<Account> {
+  if (!(await store.getDomain(DOMAIN))) await store.addDomain(DOMAIN);
+  return store.addAccount(address, '$argon2id$v=19$m=1,t=1,p=1$c2FsdA$aGFzaA', quotaBytes);
+}
+
+async function mailbox(store: MailStore, accountId: Id, name: string): Promise<Mailbox> {
+  const box = await store.getMailbox(accountId, name);
+  if (!box) throw new Error(`mailbox ${name} missing`);
+  return box;
+}
+
+async function expectStoreError(promise: Promise<unknown>, code: StoreError['code']): Promise<void> {
+  await assert.rejects(promise, (err: unknown) => {
+    assert.ok(err instanceof StoreError, `expected StoreError(${code}), got ${String(err)}`);
+    assert.equal(err.code, code, err.message);
+    return true;
+  });
+}
+
+function summarize(change: Change): string {
+  switch (change.kind) {
+    case 'added':
+    case 'expunged':
+      return `${change.kind} ${change.mailboxId} ${change.uid}`;
+    case 'flags':
+      return `flags ${change.mailboxId} ${change.uid} ${change.flags} ${change.keywords.join(',')}`;
+    case 'mailboxCreated':
+    case 'mailboxDeleted':
+      return `${change.kind} ${change.mailboxId} ${change.name}`;
+    case 'mailboxRenamed':
+      return `mailboxRenamed ${change.mailboxId} ${change.oldName} ${change.name}`;
+    case 'account':
+      return `account ${change.deleted}`;
+  }
+}
+
+async function waitFor(condition: () => boolean, timeoutMs = 2000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error('timed out waiting');
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+}
+
+function fail(): never {
+  throw new Error('unexpected missing value');
+}
