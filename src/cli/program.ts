@@ -1,0 +1,40 @@
+/**
+ * The command table. Parsing and printing only; the work is done by src/admin (accounts,
+ * domains, aliases), src/import and src/server.ts.
+ */
+import { Command } from 'commander';
+import type { CliContext } from './context.js';
+import { registerAliasCommands } from './commands/alias.js';
+import { registerDomainCommands } from './commands/domain.js';
+import { registerImportCommand } from './commands/import.js';
+import { registerServeCommand } from './commands/serve.js';
+import { CONFIG_OPTION_FLAGS, CONFIG_OPTION_HELP } from './commands/shared.js';
+import { registerUserCommands } from './commands/user.js';
+
+export const PROGRAM_NAME = 'mailhaven';
+
+/**
+ * Builds the commander program. Commander never exits the process nor prints errors itself
+ * (exitOverride, outputError): src/cli/run.ts turns its errors into one line and an exit status.
+ */
+export function buildProgram(ctx: CliContext, version: string): Command {
+  const program = new Command(PROGRAM_NAME)
+    .description('Mailhaven mail server (SMTP, IMAP4rev1, POP3) and its administration')
+    .version(version, '-V, --version')
+    .exitOverride()
+    .configureOutput({
+      writeOut: (text) => ctx.io.stdout.write(text),
+      // Help shown because a command is missing is replaced by one error line (run.ts).
+      writeErr: () => undefined,
+      outputError: () => undefined,
+    })
+    .showSuggestionAfterError(true)
+    .option(CONFIG_OPTION_FLAGS, CONFIG_OPTION_HELP);
+
+  registerServeCommand(program, ctx);
+  registerDomainCommands(program, ctx);
+  registerUserCommands(program, ctx);
+  registerAliasCommands(program, ctx);
+  registerImportCommand(program, ctx);
+  return program;
+}

@@ -1,0 +1,133 @@
+/**
+ * The composition root: the only module that knows concrete backends (ARCHITECTURE.md). It
+ * builds the store, bus and logger from the configuration, for the server (`serve`) and for
+ * one-shot admin commands, which open the same store without background timers.
+ * @module
+ */
+import { createHmac } from 'node:crypto';
+import { join } from 'node:path';
+import { JwtBearerVerifier, MemoryAuthThrottle, StoreSecretProvider, loadOrCreateSecretKey } from './auth/index.js';
+import type { AuthThrottle, SaslContext } from './auth/index.js';
+import { ConfigError } from './config/errors.js';
+import { loadConfig } from './config/load.js';
+import type { Config } from './config/types.js';
+import { LocalChangeBus } from './events/local.js';
+import type { ChangeBus } from './events/types.js';
+import { PrettyDestination, createLogger } from './log/index.js';
+import type { Logger } from './log/index.js';
+import type { HandlerRegistry, ServerContext } from './server.js';
+import type { SmtpHandlerOptions, SmtpListenerName } from './smtp/index.js';
+import { openSqliteStore } from './store/sqlite/index.js';
+import type { MailStore } from './store/types.js';
+import type { CliContext, StoreSession } from './cli/context.js';
+import type { CliIo } from './cli/io.js';
+
+interface StoreRole {
+  /** A long-running server watches other processes' commits and sweeps blobs; a CLI command does not. */
+  server: boolean;
+}
+
+/** Opens the configured backend. */
+export async function openStore(config: Config, bus: ChangeBus, logger: Logger, role: StoreRole): Promise<MailStore> {
+  switch (config.storage.backend) {
+    case 'sqlite':
+      return openSqliteStore({
+        dataDir: config.dataDir,
+        bus,
+        logger,
+        ...(role.server ? {} : { pollIntervalMs: 0, sweepIntervalMs: 0 }),
+      });
+    case 'postgres':
+      throw new ConfigError(config.source, [{ key: 'storage.backend', reason: '"postgres" is not available yet; use "sqlite"' }]);
+  }
+}
+
+/** What protocol handlers share: one SASL context, one throttle (docs/auth.md). */
+export interface SharedAuth {
+  sasl: SaslContext;
+  throttle: AuthThrottle;
+}
+
+/**
+ * The authentication pieces every protocol uses, made once per server: the secret key file
+ * (shared secrets for CRAM-MD5/SCRAM/APOP), the OAuth verifier, one failure throttle, and a
+ * SCRAM salt key derived from the secret key so salts stay stable across restarts.
+ */
+export async function createSharedAuth(config: Config, store: MailStore): Promise<SharedAuth> {
+  const secretKey = await loadOrCreateSecretKey(join(config.dataDir, 'secret.key'));
+  const saltKey = createHmac('sha256', secretKey).update('mailhaven scram salt key v1').digest();
+  const tokens = config.auth.oauth.length > 0 ? await JwtBearerVerifier.create(config.auth.oauth) : undefined;
+  const sasl: SaslContext = {
+    accounts: store,
+    secrets: new StoreSecretProvider(store, secretKey),
+    hostname: config.hostname,
+    scram: { salt: (username) => createHmac('sha256', saltKey).update(username, 'utf8').digest().subarray(0, 16) },
+    ...(tokens === undefined ? {} : { tokens }),
+  };
+  return { sasl, throttle: new MemoryAuthThrottle() };
+}
+
+export interface ProtocolOptions {
+  smtp?: SmtpHandlerOptions;
+}
+
+/**
+ * Protocol handlers per listener. Listeners without one answer "not available yet"
+ * (src/server.ts); each protocol module registers its factory here when it lands.
+ */
+export async function protocolHandlers(auth: SharedAuth, options: ProtocolOptions = {}): Promise<HandlerRegistry> {
+  // Loaded here, like the server: admin commands never pay for the protocol modules.
+  const { SmtpHandler, sessionSettings } = await import('./smtp/index.js');
+  const smtp = (listener: SmtpListenerName) => (ctx: ServerContext) =>
+    new SmtpHandler(
+      { store: ctx.store, sasl: auth.sasl, throttle: auth.throttle, tls: ctx.tls, logger: ctx.logger },
+      sessionSettings(ctx.config, listener, options.smtp),
+    );
+  return {
+    smtp: smtp('smtp'),
+    submission: smtp('submission'),
+    submissions: smtp('submissions'),
+  };
+}
+
+/** serve: config → logger → store → recover → listeners → signal handlers. */
+export async function runServer(configPath: string | undefined, io: CliIo): Promise<void> {
+  const config = loadConfig({ configPath, env: { ...io.env }, cwd: io.cwd });
+  const logger = createLogger({ level: config.log.level });
+  const bus = new LocalChangeBus((err) => logger.error({ err }, 'change listener failed'));
+  const store = await openStore(config, bus, logger, { server: true });
+  // Loaded here, not at the top: admin commands never pay for the network stack.
+  const { installSignalHandlers, startServer } = await import('./server.js');
+  try {
+    const report = await store.recover();
+    logger.info({ ...report }, 'store recovered');
+    const auth = await createSharedAuth(config, store);
+    const server = await startServer(config, { store, bus, logger }, await protocolHandlers(auth));
+    installSignalHandlers(server, store, logger, { bus });
+  } catch (err) {
+    await store.close().catch(() => undefined);
+    await bus.close();
+    throw err;
+  }
+}
+
+/** The CliContext of a real process: commands open the configured store for their duration. */
+export function cliContext(io: CliIo): CliContext {
+  return {
+    io,
+    async withStore<T>(configPath: string | undefined, run: (session: StoreSession) => Promise<T>): Promise<T> {
+      const config = loadConfig({ configPath, env: { ...io.env }, cwd: io.cwd });
+      // Store warnings go to stderr in the terminal format: stdout carries the command's output.
+      const logger = createLogger({ level: 'warn', destination: new PrettyDestination(2) });
+      const bus = new LocalChangeBus();
+      const store = await openStore(config, bus, logger, { server: false });
+      try {
+        return await run({ config, store });
+      } finally {
+        await store.close();
+        await bus.close();
+      }
+    },
+    serve: (configPath) => runServer(configPath, io),
+  };
+}
