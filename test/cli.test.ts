@@ -6,7 +6,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { createTempInstance, runMailhaven } from './helpers/cli.js';
+import { createTempInstance, runMailhaven, runMailhavenProcess } from './helpers/cli.js';
 import type { CliResult, TempInstance } from './helpers/cli.js';
 import { verifyPassword } from '../src/auth/password.js';
 
@@ -221,12 +221,12 @@ test('usage errors exit 2 with one line', async (t) => {
 });
 
 test('--help and --version exit 0 on stdout', async () => {
-  const help = await runMailhaven(['--help']);
+  const help = await runMailhavenProcess(['--help']);
   assert.equal(help.code, 0);
   assert.equal(help.stderr, '');
   assert.match(help.stdout, /^Usage: mailhaven \[options\] \[command\]\n/);
   for (const command of ['serve', 'domain', 'user', 'alias', 'import']) assert.match(help.stdout, new RegExp(`\\n  ${command} `));
-  const version = await runMailhaven(['--version']);
+  const version = await runMailhavenProcess(['--version']);
   assert.deepEqual(version, { code: 0, signal: null, stdout: '0.1.0\n', stderr: '' });
 });
 

@@ -8,7 +8,11 @@ import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { Readable } from 'node:stream';
 import type { TestContext } from 'node:test';
+import { cliContext } from '../../src/compose.js';
+import type { CliIo } from '../../src/cli/io.js';
+import { runCli } from '../../src/cli/run.js';
 
 export const REPO_ROOT = resolve(import.meta.dirname, '..', '..');
 const MAIN = join(REPO_ROOT, 'src', 'main.ts');
@@ -45,9 +49,31 @@ export function spawnMailhaven(args: readonly string[], options: CliRunOptions =
   return child;
 }
 
-export function runMailhaven(args: readonly string[], options: CliRunOptions = {}): Promise<CliResult> {
+/** Runs the command in a real child process (slow: ~1 s of tsx start-up each). */
+export function runMailhavenProcess(args: readonly string[], options: CliRunOptions = {}): Promise<CliResult> {
   const child = spawnMailhaven(args, options);
   return collect(child, options.timeoutMs ?? 60_000);
+}
+
+/**
+ * Runs the command in this process through the same `runCli` and `cliContext` that
+ * src/main.ts uses, with captured stdin/stdout/stderr: the same code path as the real
+ * binary minus the process start-up, so the CLI tests take seconds rather than minutes.
+ */
+export async function runMailhaven(args: readonly string[], options: CliRunOptions = {}): Promise<CliResult> {
+  const stdout: string[] = [];
+  const stderr: string[] = [];
+  const env: Record<string, string | undefined> = { ...process.env, ...options.env };
+  if (options.env?.MAILHAVEN_CONFIG === undefined) delete env.MAILHAVEN_CONFIG;
+  const io: CliIo = {
+    stdin: Readable.from(options.stdin === undefined ? [] : [Buffer.from(options.stdin)]),
+    stdout: { write: (text: string) => stdout.push(text), isTTY: false },
+    stderr: { write: (text: string) => stderr.push(text), isTTY: false },
+    env,
+    cwd: options.cwd ?? REPO_ROOT,
+  };
+  const code = await runCli(args, cliContext(io), 'test');
+  return { code, signal: null, stdout: stdout.join(''), stderr: stderr.join('') };
 }
 
 /** Waits for the process to end and returns what it printed. */
