@@ -52,7 +52,7 @@ export interface MimePart {
   encoding: string;
   /** Body size in octets (bodyEnd - bodyStart). */
   size: number;
-  /** Number of lines in the body (for text/* and message/rfc822). */
+  /** Number of LF in the body; IMAP sends it for text/* and message/rfc822, it is computed for every part. */
   lines: number;
   md5: string | null;
   disposition: { type: string; params: Array<[string, string]> } | null;
