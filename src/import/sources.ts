@@ -22,7 +22,7 @@ export interface SourceMessage {
   /** INTERNALDATE from the source (From_ line, Maildir file name or mtime); null: use the Date header. */
   date: Date | null;
   /** Records in the journal that this message (and all before it) is done. */
-  markDone(state: JournalState): void;
+  markDone: (state: JournalState) => void;
 }
 
 export interface ImportReader {
