@@ -16,9 +16,17 @@ const benches: Record<string, { describe: string; run: Bench }> = {
     describe: 'message index time per MiB',
     run: async () => (await import('./mime.js')).benchMime(),
   },
+  search: {
+    describe: 'SEARCH TEXT/BODY over 10,000 messages (messages/s)',
+    run: async () => (await import('./search.js')).benchSearch(),
+  },
   import: {
     describe: 'mbox import, 10,000 messages',
     run: async () => (await import('./import.js')).benchImport(),
+  },
+  pop3: {
+    describe: 'POP3: RETR of 1,000 x 100 KiB (messages/s, MB/s); STAT/LIST/UIDL of 50,000 messages (ms); vs Dovecot when refstack is up',
+    run: async () => (await import('./pop3.js')).benchPop3(),
   },
 };
 
