@@ -166,6 +166,27 @@ export class FileBlobStore implements BlobStore {
     return handle.createReadStream({ start, end: end - 1, autoClose: true });
   }
 
+  async read(hash: string, start: number, end: number): Promise<Buffer> {
+    if (!HASH_NAME.test(hash)) throw new StoreError('invalid', `not a blob hash: ${hash}`);
+    const length = Math.max(end - start, 0);
+    let handle: FileHandle | null = null;
+    try {
+      handle = await open(this.pathOf(hash), 'r');
+      const out = Buffer.allocUnsafe(length);
+      let filled = 0;
+      while (filled < length) {
+        const { bytesRead } = await handle.read(out, filled, length - filled, start + filled);
+        if (bytesRead === 0) break;
+        filled += bytesRead;
+      }
+      return filled === length ? out : out.subarray(0, filled);
+    } catch (err) {
+      throw fsStoreError(err, `reading blob ${hash}`);
+    } finally {
+      await handle?.close().catch(() => undefined);
+    }
+  }
+
   async removeIfStale(hash: string, graceMs: number): Promise<SweepOutcome> {
     if (!HASH_NAME.test(hash) || this.isInUse(hash)) return 'kept';
     const path = this.pathOf(hash);

@@ -27,8 +27,10 @@ export interface BlobStore {
   discard(blob: StagedBlob): Promise<void>;
   /** True while a blob with this hash is staged or being promoted by this process. */
   isInUse(hash: string): boolean;
-  /** Bytes [start, end) of a blob. */
+  /** Bytes [start, end) of a blob, streamed. */
   open(hash: string, start: number, end: number): Promise<Readable>;
+  /** Bytes [start, end) of a blob in memory: for small reads, cheaper than a stream. */
+  read(hash: string, start: number, end: number): Promise<Buffer>;
   /**
    * Deletes an unreferenced blob unless it was written within `graceMs` (a concurrent writer,
    * possibly another process, may be about to commit a reference to it).
