@@ -427,6 +427,11 @@ function parseOrcpt(param: EsmtpParam): RcptParameters['orcpt'] {
     return fail('parameter', Reply.syntaxArguments, 'Invalid ORCPT');
   }
   const address = decodeXtextValue({ keyword: 'ORCPT', value: value.slice(semicolon + 1) });
+  // The decoded address is kept for DSNs (RFC 3461 5.3 Original-Recipient field): no controls,
+  // so an encoded CR/LF/NUL can never reach a header.
+  if (address === '' || !/^[\x20-\x7e\u0080-\u{10ffff}]+$/u.test(address)) {
+    return fail('parameter', Reply.syntaxArguments, 'Invalid ORCPT address');
+  }
   return { addrType, address };
 }
 
