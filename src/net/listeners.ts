@@ -4,6 +4,7 @@
  * Protocol-agnostic: connection limits (total and per IP), implicit TLS, per-connection
  * logger and id, tracking of open sockets, and graceful close.
  */
+import { setMaxListeners } from 'node:events';
 import { createServer, isIPv6 } from 'node:net';
 import type { AddressInfo, Server, Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
@@ -72,6 +73,8 @@ export class ListenerSet {
   private onDrained: (() => void) | null = null;
 
   private constructor(private readonly options: ListenerSetOptions) {
+    // Every open connection listens for the shutdown signal: thousands is normal, not a leak.
+    setMaxListeners(0, this.shutdownController.signal);
     const handlers = {} as Record<ListenerName, ConnectionHandler>;
     for (const name of LISTENER_NAMES) handlers[name] = options.handlers[name] ?? placeholderHandler(name);
     this.handlers = handlers;
