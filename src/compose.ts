@@ -15,6 +15,10 @@ import { LocalChangeBus } from './events/local.js';
 import type { ChangeBus } from './events/types.js';
 import { PrettyDestination, createLogger } from './log/index.js';
 import type { Logger } from './log/index.js';
+import type { HttpHandlerOptions } from './http/index.js';
+import type { ImapHandlerOptions } from './imap/index.js';
+import type { MetricsProtocol, PrometheusMetrics } from './metrics/index.js';
+import type { Pop3HandlerOptions } from './pop3/index.js';
 import type { HandlerRegistry, ServerContext } from './server.js';
 import type { SmtpHandlerOptions, SmtpListenerName } from './smtp/index.js';
 import { openSqliteStore } from './store/sqlite/index.js';
@@ -37,8 +41,20 @@ export async function openStore(config: Config, bus: ChangeBus, logger: Logger, 
         logger,
         ...(role.server ? {} : { pollIntervalMs: 0, sweepIntervalMs: 0 }),
       });
-    case 'postgres':
-      throw new ConfigError(config.source, [{ key: 'storage.backend', reason: '"postgres" is not available yet; use "sqlite"' }]);
+    case 'postgres': {
+      // Loaded here: SQLite installations never load the pg driver.
+      const { openPostgresStore, postgresUrlProblem } = await import('./store/postgres/index.js');
+      const problem = postgresUrlProblem(config.storage.url);
+      if (problem !== null) throw new ConfigError(config.source, [{ key: 'storage.url', reason: problem }]);
+      // The store forwards every node's wake-ups into `bus` (LISTEN/NOTIFY); a CLI command only notifies.
+      return openPostgresStore({
+        url: config.storage.url,
+        bus,
+        logger,
+        listen: role.server,
+        ...(role.server ? {} : { sweepIntervalMs: 0 }),
+      });
+    }
   }
 }
 
@@ -69,25 +85,45 @@ export async function createSharedAuth(config: Config, store: MailStore): Promis
 
 export interface ProtocolOptions {
   smtp?: SmtpHandlerOptions;
+  imap?: ImapHandlerOptions;
+  pop3?: Pop3HandlerOptions;
+  http?: HttpHandlerOptions;
+  /** The server's metrics, served on /metrics (default: a fresh registry without queue stats). */
+  metrics?: PrometheusMetrics;
 }
 
 /**
  * Protocol handlers per listener. Listeners without one answer "not available yet"
  * (src/server.ts); each protocol module registers its factory here when it lands.
  */
-export async function protocolHandlers(auth: SharedAuth, options: ProtocolOptions = {}): Promise<HandlerRegistry> {
+export async function protocolHandlers(sharedAuth: SharedAuth, options: ProtocolOptions = {}): Promise<HandlerRegistry> {
   // Loaded here, like the server: admin commands never pay for the protocol modules.
+  const { PrometheusMetrics, countAuthFailures, instrumentHandlers } = await import('./metrics/index.js');
+  const metrics = options.metrics ?? new PrometheusMetrics();
+  // Each protocol sees the one shared throttle through a wrapper that counts its failed logins.
+  const authFor = (protocol: MetricsProtocol): SharedAuth => ({ ...sharedAuth, throttle: countAuthFailures(sharedAuth.throttle, metrics, protocol) });
+  const auth = authFor('smtp'); // what the SMTP factory below uses
   const { SmtpHandler, sessionSettings } = await import('./smtp/index.js');
   const smtp = (listener: SmtpListenerName) => (ctx: ServerContext) =>
     new SmtpHandler(
       { store: ctx.store, sasl: auth.sasl, throttle: auth.throttle, tls: ctx.tls, logger: ctx.logger },
       sessionSettings(ctx.config, listener, options.smtp),
     );
-  return {
+  const { imapHandlerFactories } = await import('./imap/index.js');
+  const imap = imapHandlerFactories(authFor('imap'), options.imap);
+  const { pop3HandlerFactories } = await import('./pop3/index.js');
+  const pop3 = pop3HandlerFactories(authFor('pop3'), options.pop3);
+  const { httpHandlerFactory } = await import('./http/index.js');
+  return instrumentHandlers({
     smtp: smtp('smtp'),
     submission: smtp('submission'),
     submissions: smtp('submissions'),
-  };
+    imap: imap.imap,
+    imaps: imap.imaps,
+    pop3: pop3.pop3,
+    pop3s: pop3.pop3s,
+    http: httpHandlerFactory(metrics, metrics, options.http),
+  }, metrics);
 }
 
 /** serve: config → logger → store → recover → listeners → signal handlers. */
@@ -95,14 +131,18 @@ export async function runServer(configPath: string | undefined, io: CliIo): Prom
   const config = loadConfig({ configPath, env: { ...io.env }, cwd: io.cwd });
   const logger = createLogger({ level: config.log.level });
   const bus = new LocalChangeBus((err) => logger.error({ err }, 'change listener failed'));
-  const store = await openStore(config, bus, logger, { server: true });
+  const { PrometheusMetrics, instrumentStore, queueStatsOf } = await import('./metrics/index.js');
+  const backend = await openStore(config, bus, logger, { server: true });
+  // Queue gauges read the backend directly: scrapes must not show up as store latency.
+  const metrics = new PrometheusMetrics({ queueStats: queueStatsOf(backend) });
+  const store = instrumentStore(backend, metrics);
   // Loaded here, not at the top: admin commands never pay for the network stack.
   const { installSignalHandlers, startServer } = await import('./server.js');
   try {
     const report = await store.recover();
     logger.info({ ...report }, 'store recovered');
     const auth = await createSharedAuth(config, store);
-    const server = await startServer(config, { store, bus, logger }, await protocolHandlers(auth));
+    const server = await startServer(config, { store, bus, logger }, await protocolHandlers(auth, { metrics }));
     installSignalHandlers(server, store, logger, { bus });
   } catch (err) {
     await store.close().catch(() => undefined);

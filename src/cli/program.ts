@@ -9,6 +9,7 @@ import { registerDomainCommands } from './commands/domain.js';
 import { registerImportCommand } from './commands/import.js';
 import { registerServeCommand } from './commands/serve.js';
 import { CONFIG_OPTION_FLAGS, CONFIG_OPTION_HELP } from './commands/shared.js';
+import { registerTokenCommands } from './commands/token.js';
 import { registerUserCommands } from './commands/user.js';
 
 export const PROGRAM_NAME = 'mailhaven';
@@ -36,5 +37,6 @@ export function buildProgram(ctx: CliContext, version: string): Command {
   registerUserCommands(program, ctx);
   registerAliasCommands(program, ctx);
   registerImportCommand(program, ctx);
+  registerTokenCommands(program, ctx);
   return program;
 }

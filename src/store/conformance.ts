@@ -14,7 +14,7 @@ import type { ChangeBus, WakeUp } from '../events/types.js';
 import { indexMessage } from '../mime/indexer.js';
 import type { MessageIndex } from '../mime/types.js';
 import type { Account, Change, Id, MailStore, Mailbox, NewMessage, StagedBlob } from './types.js';
-import { StoreError, SystemFlag } from './types.js';
+import { MAX_POP3_RETENTION_DAYS, StoreError, SystemFlag } from './types.js';
 
 export interface StoreHandle {
   store: MailStore;
@@ -885,6 +885,98 @@ export function runStoreConformance(name: string, makeStore: MakeStore, opts: Co
       await ctx.append(account.id, inbox.id, 'quiet');
       await new Promise((resolve) => setTimeout(resolve, 20));
       assert.equal(seen.length, 1);
+    });
+
+    // ---- POP3 retention ------------------------------------------------------------------------
+
+    it('pop3 retention: per domain and account, inheritance, shortest, validation', async ({ store }) => {
+      const account = await setupAccount(store);
+      const other = await setupAccount(store, 'other@example.org');
+      assert.equal(await store.getPop3Retention({ domain: DOMAIN }), null);
+      assert.equal(await store.getPop3Retention({ address: USER }), null);
+      assert.equal(await store.pop3RetentionDays(account.id), null);
+      assert.equal(await store.shortestPop3Retention(), null);
+
+      await store.setPop3Retention({ domain: 'EXAMPLE.org' }, 30);
+      assert.equal(await store.getPop3Retention({ domain: DOMAIN }), 30);
+      assert.equal(await store.pop3RetentionDays(account.id), 30);
+      assert.equal(await store.pop3RetentionDays(other.id), 30);
+      assert.equal(await store.shortestPop3Retention(), 30);
+
+      await store.setPop3Retention({ address: USER }, 7);
+      await store.setPop3Retention({ address: 'other@example.org' }, 'never');
+      assert.equal(await store.getPop3Retention({ address: USER }), 7);
+      assert.equal(await store.getPop3Retention({ address: 'other@example.org' }), 'never');
+      assert.equal(await store.pop3RetentionDays(account.id), 7);
+      assert.equal(await store.pop3RetentionDays(other.id), null);
+      assert.equal(await store.shortestPop3Retention(), 7);
+
+      await store.setPop3Retention({ address: USER }, null);
+      assert.equal(await store.pop3RetentionDays(account.id), 30);
+      await store.setPop3Retention({ domain: DOMAIN }, 'never');
+      assert.equal(await store.getPop3Retention({ domain: DOMAIN }), 'never');
+      assert.equal(await store.pop3RetentionDays(account.id), null);
+      assert.equal(await store.shortestPop3Retention(), null);
+
+      for (const bad of [0, -1, 1.5, MAX_POP3_RETENTION_DAYS + 1]) {
+        await expectStoreError(store.setPop3Retention({ domain: DOMAIN }, bad), 'invalid');
+      }
+      await expectStoreError(store.setPop3Retention({ domain: 'missing.test' }, 3), 'notFound');
+      await expectStoreError(store.setPop3Retention({ address: 'missing@example.org' }, 3), 'notFound');
+      await expectStoreError(store.getPop3Retention({ address: 'missing@example.org' }), 'notFound');
+    });
+
+    it('pop3 retention: first download kept, expired INBOX messages listed per account', async (ctx) => {
+      const { store } = ctx;
+      const account = await setupAccount(store);
+      const other = await setupAccount(store, 'other@example.org');
+      const inbox = await mailbox(store, account.id, 'INBOX');
+      const archive = await mailbox(store, account.id, 'Archive');
+      const otherInbox = await mailbox(store, other.id, 'INBOX');
+      const uids = (await ctx.appendMany(account.id, inbox.id, ['a', 'b', 'c'])).map((r) => r.uid);
+      const [archived] = await ctx.appendMany(account.id, archive.id, ['d']);
+      const [otherUid] = await ctx.appendMany(other.id, otherInbox.id, ['e']);
+      const day = 86_400_000;
+      const t0 = Date.UTC(2024, 0, 10);
+      const modseqBefore = await store.currentModseq(account.id);
+
+      await store.recordPop3Downloads(inbox.id, [uids[0]!, uids[1]!], new Date(t0));
+      // A later download keeps the first time; unknown UIDs are ignored.
+      await store.recordPop3Downloads(inbox.id, [uids[0]!, 9999], new Date(t0 + 5 * day));
+      await store.recordPop3Downloads(archive.id, [archived!.uid], new Date(t0));
+      await store.recordPop3Downloads(otherInbox.id, [otherUid!.uid], new Date(t0));
+      await store.recordPop3Downloads(inbox.id, [], new Date(t0));
+      // Not an IMAP-visible change: no MODSEQ.
+      assert.equal(await store.currentModseq(account.id), modseqBefore);
+
+      // No policy: nothing expires.
+      assert.deepEqual(await store.listPop3Expired(new Date(t0 + 1000 * day)), []);
+
+      await store.setPop3Retention({ domain: DOMAIN }, 3);
+      await store.setPop3Retention({ address: 'other@example.org' }, 10);
+      assert.deepEqual(await store.listPop3Expired(new Date(t0 + 3 * day - 1)), []);
+      assert.deepEqual(await store.listPop3Expired(new Date(t0 + 3 * day)), [
+        { accountId: account.id, mailboxId: inbox.id, uids: [uids[0]!, uids[1]!] },
+      ]);
+      assert.deepEqual(await store.listPop3Expired(new Date(t0 + 3 * day), { limit: 1 }), [{ accountId: account.id, mailboxId: inbox.id, uids: [uids[0]!] }]);
+      assert.deepEqual(await store.listPop3Expired(new Date(t0 + 10 * day)), [
+        { accountId: account.id, mailboxId: inbox.id, uids: [uids[0]!, uids[1]!] },
+        { accountId: other.id, mailboxId: otherInbox.id, uids: [otherUid!.uid] },
+      ]);
+      // The cursor skips accounts up to and including afterAccountId.
+      assert.deepEqual(await store.listPop3Expired(new Date(t0 + 10 * day), { afterAccountId: account.id }), [
+        { accountId: other.id, mailboxId: otherInbox.id, uids: [otherUid!.uid] },
+      ]);
+      assert.deepEqual(await store.listPop3Expired(new Date(t0 + 10 * day), { afterAccountId: other.id }), []);
+
+      // Expunged messages are gone from the list; a moved message starts over without a time.
+      await store.expunge(account.id, inbox.id, [uids[1]!]);
+      await store.move(account.id, inbox.id, [uids[0]!], archive.id);
+      const [moved] = (await store.listMessages(archive.id)).slice(-1);
+      await store.move(account.id, archive.id, [moved!.uid], inbox.id);
+      assert.deepEqual(await store.listPop3Expired(new Date(t0 + 10 * day)), [
+        { accountId: other.id, mailboxId: otherInbox.id, uids: [otherUid!.uid] },
+      ]);
     });
 
     it('operations on a closed store fail with StoreError', async ({ store }) => {

@@ -268,7 +268,76 @@ export interface ChangeLog {
   currentModseq(accountId: Id): Promise<number>;
 }
 
-export interface MailStore extends Directory, Mailboxes, Messages, ChangeLog {
+/** Whose POP3 retention policy is meant: a whole domain, or one account. */
+export type Pop3RetentionTarget = { domain: string } | { address: string };
+
+/**
+ * A POP3 retention policy as set: whole days after the first POP3 download, `'never'`, or null
+ * for "not set" (an account then follows its domain; a domain without a policy keeps mail).
+ */
+export type Pop3RetentionSetting = number | 'never' | null;
+
+/** INBOX messages of one account whose retention period has passed. */
+export interface Pop3ExpiredMessages {
+  accountId: Id;
+  mailboxId: Id;
+  /** Ascending. */
+  uids: number[];
+}
+
+/** Longest POP3 retention period accepted, days (100 years). */
+export const MAX_POP3_RETENTION_DAYS = 36_500;
+
+/**
+ * POP3 "leave mail on server, delete after N days" (docs/pop3.md): a policy per domain or
+ * account, and the time each message was first downloaded by POP3 RETR. A moved or copied
+ * message is a new row and starts without a download time.
+ */
+export interface Pop3Retention {
+  /** Sets or clears a policy; days must be 1..MAX_POP3_RETENTION_DAYS (else StoreError 'invalid'). */
+  setPop3Retention(target: Pop3RetentionTarget, setting: Pop3RetentionSetting): Promise<void>;
+  /** The policy as set on the domain or account itself (no inheritance). */
+  getPop3Retention(target: Pop3RetentionTarget): Promise<Pop3RetentionSetting>;
+  /** The policy in force for an account (its own, else its domain's): days, or null for never. */
+  pop3RetentionDays(accountId: Id): Promise<number | null>;
+  /** The shortest policy set on any domain or account, or null when none is (CAPA EXPIRE before login). */
+  shortestPop3Retention(): Promise<number | null>;
+  /** Records the first download time of messages; messages downloaded before keep their first time. */
+  recordPop3Downloads(mailboxId: Id, uids: number[], at: Date): Promise<void>;
+  /**
+   * INBOX messages downloaded at least their account's policy days before `now`, grouped by
+   * account in ascending account id, at most `limit` messages in all (default 1000), only of
+   * accounts with an id above `afterAccountId` (a cursor; default 0). Expunging them is up to
+   * the caller.
+   */
+  listPop3Expired(now: Date, options?: { limit?: number; afterAccountId?: Id }): Promise<Pop3ExpiredMessages[]>;
+}
+
+/** An admin API token as stored: never the token itself, only its SHA-256 (docs/http.md). */
+export interface AdminToken {
+  id: Id;
+  /** Unique label chosen by the operator ("ci", "grafana"). */
+  name: string;
+  /** Lower-case hex SHA-256 of the token string. */
+  hash: string;
+  createdAt: Date;
+  /** Last successful use, updated at most once a minute; null if never used. */
+  lastUsedAt: Date | null;
+}
+
+/** Bearer tokens of the HTTP admin API (`mailhaven token create|list|revoke`). */
+export interface AdminTokens {
+  /** StoreError 'exists' when the name (or, astronomically unlikely, the hash) is taken. */
+  addAdminToken(name: string, hash: string): Promise<AdminToken>;
+  /** Oldest first. */
+  listAdminTokens(): Promise<AdminToken[]>;
+  findAdminTokenByHash(hash: string): Promise<AdminToken | null>;
+  /** Deletes the token: it stops working at once. StoreError 'notFound' when there is none. */
+  deleteAdminToken(name: string): Promise<void>;
+  touchAdminToken(id: Id, at: Date): Promise<void>;
+}
+
+export interface MailStore extends Directory, Mailboxes, Messages, ChangeLog, Pop3Retention, AdminTokens {
   /** Startup recovery: temp files, orphan blobs, unfinished deletions. */
   recover(): Promise<RecoveryReport>;
   close(): Promise<void>;

@@ -1,10 +1,12 @@
 /**
  * mailhaven domain add|del DOMAIN
  * mailhaven domain list [--json]
+ * mailhaven domain pop3-retention (./pop3.ts)
  */
 import type { Command } from 'commander';
 import type { CliContext } from '../context.js';
 import { formatJson, formatTable } from '../format.js';
+import { registerDomainPop3Commands } from './pop3.js';
 import { leafCommand, withAdmin } from './shared.js';
 
 export function registerDomainCommands(program: Command, ctx: CliContext): void {
@@ -34,4 +36,6 @@ export function registerDomainCommands(program: Command, ctx: CliContext): void 
       const rows = domains.map((d) => [d.name, String(d.users), String(d.aliases), d.createdAt]);
       ctx.io.stdout.write(formatTable(['DOMAIN', 'USERS', 'ALIASES', 'CREATED'], rows));
     });
+
+  registerDomainPop3Commands(domain, ctx);
 }

@@ -4,6 +4,7 @@
  * mailhaven user quota ADDRESS SIZE
  * mailhaven user del ADDRESS
  * mailhaven user list [--json]
+ * mailhaven user apop | pop3-retention (./pop3.ts)
  */
 import type { Command } from 'commander';
 import { formatBytes, formatQuotaSize, parseQuotaSize } from '../../admin/size.js';
@@ -11,6 +12,7 @@ import type { CliContext } from '../context.js';
 import { UsageError } from '../errors.js';
 import { formatJson, formatTable } from '../format.js';
 import { readPasswordLine } from '../stdin.js';
+import { registerUserPop3Commands } from './pop3.js';
 import { leafCommand, withAdmin } from './shared.js';
 
 export function registerUserCommands(program: Command, ctx: CliContext): void {
@@ -65,4 +67,6 @@ export function registerUserCommands(program: Command, ctx: CliContext): void {
       const rows = users.map((u) => [u.address, formatQuotaSize(u.quotaBytes), formatBytes(u.usedBytes), String(u.usedMessages)]);
       ctx.io.stdout.write(formatTable(['ADDRESS', 'QUOTA', 'USED', 'MESSAGES'], rows));
     });
+
+  registerUserPop3Commands(user, ctx);
 }

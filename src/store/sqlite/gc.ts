@@ -119,8 +119,12 @@ export class BlobSweeper {
     return removed;
   }
 
+  /** A message row or an outbound queue entry still needs the blob. */
   private isReferenced(hash: string): boolean {
-    return this.sql.value<number>('SELECT 1 FROM messages WHERE blob_hash = ? LIMIT 1', hash) !== undefined;
+    return (
+      this.sql.value<number>('SELECT 1 FROM messages WHERE blob_hash = ? LIMIT 1', hash) !== undefined ||
+      this.sql.value<number>('SELECT 1 FROM queue WHERE blob_hash = ? LIMIT 1', hash) !== undefined
+    );
   }
 
   /** Trash rows whose blob is gone or referenced again. */

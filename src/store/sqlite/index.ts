@@ -14,11 +14,13 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import Database from 'better-sqlite3';
 import type { ChangeBus } from '../../events/types.js';
 import type { MessageIndex } from '../../mime/types.js';
+import type { CombinedDeliveryResult, LocalCopy, NewQueueEntry, OutboundQueueStore, QueueEntry } from '../../queue/types.js';
 import { FileBlobStore } from '../blobs/files.js';
 import type { DurabilityTrace } from '../blobs/files.js';
 import { fsStoreError } from '../blobs/fs-errors.js';
 import type {
   Account,
+  AdminToken,
   Alias,
   AppendResult,
   BlobWriter,
@@ -34,6 +36,9 @@ import type {
   Mailbox,
   MessageMeta,
   NewMessage,
+  Pop3ExpiredMessages,
+  Pop3RetentionSetting,
+  Pop3RetentionTarget,
   RecoveryReport,
   SpecialUse,
   StagedBlob,
@@ -47,6 +52,9 @@ import * as directory from './directory.js';
 import { BlobSweeper } from './gc.js';
 import * as mailboxes from './mailboxes.js';
 import * as messages from './messages.js';
+import * as queue from './queue.js';
+import * as pop3 from './pop3.js';
+import * as tokens from './tokens.js';
 import { toAccount, toChange, toMailbox } from './rows.js';
 import type { ChangeRow } from './rows.js';
 import { migrate } from './schema.js';
@@ -141,7 +149,7 @@ async function retryWhileBusy<T>(deadlineMs: number, fn: () => T): Promise<T> {
   }
 }
 
-export class SqliteMailStore implements MailStore {
+export class SqliteMailStore implements MailStore, OutboundQueueStore {
   private readonly sql: Sql;
   private readonly committer: Committer;
   private readonly watcher: ChangeWatcher;
@@ -350,6 +358,20 @@ export class SqliteMailStore implements MailStore {
     return this.write((tx) => messages.deliver(tx, blob, index, targets, internalDate?.getTime() ?? tx.now), [blob]);
   }
 
+  // ---- OutboundQueueStore (src/queue/types.ts) ----------------------------------------------
+
+  deliverAndEnqueue(blob: StagedBlob, index: MessageIndex, copies: LocalCopy[], entry: NewQueueEntry, internalDate?: Date): Promise<CombinedDeliveryResult> {
+    return this.write((tx) => queue.deliverAndEnqueue(tx, blob, index, copies, entry, internalDate?.getTime() ?? tx.now), [blob]);
+  }
+
+  listQueue(limit = 1000): Promise<QueueEntry[]> {
+    return this.read(() => queue.listQueue(this.sql, Math.max(1, Math.floor(limit))));
+  }
+
+  removeQueueEntry(id: Id): Promise<void> {
+    return this.write((tx) => queue.removeQueueEntry(tx, id));
+  }
+
   listMessages(mailboxId: Id, uidFrom = 1, uidTo = MAX_UID): Promise<MessageMeta[]> {
     return this.read(() => messages.listMessages(this.sql, mailboxId, uidFrom, uidTo));
   }
@@ -375,15 +397,16 @@ export class SqliteMailStore implements MailStore {
     return out;
   }
 
-  async readMessage(message: MessageMeta, start?: number, end?: number): Promise<Buffer> {
-    const stream = await this.openMessage(message, start, end);
-    const chunks: Buffer[] = [];
-    try {
-      for await (const chunk of stream) chunks.push(chunk as Buffer);
-    } catch (err) {
-      throw fsStoreError(err, `reading message ${message.id}`);
-    }
-    return Buffer.concat(chunks);
+  async readMessage(message: MessageMeta, start = 0, end = message.size): Promise<Buffer> {
+    const row = await this.read(() => messages.messageBytesOf(this.sql, message.id));
+    if (!row) throw new StoreError('notFound', `message ${message.id} was expunged`);
+    const prefix = row.prefix ?? Buffer.alloc(0);
+    const to = Math.min(Math.max(end, 0), row.size);
+    const from = Math.min(Math.max(start, 0), to);
+    const head = prefix.subarray(Math.min(from, prefix.length), Math.min(to, prefix.length));
+    if (to <= prefix.length) return Buffer.from(head);
+    const body = await this.blobs.read(row.blob_hash, Math.max(from - prefix.length, 0), to - prefix.length);
+    return head.length === 0 ? body : Buffer.concat([head, body]);
   }
 
   updateFlags(accountId: Id, mailboxId: Id, uids: number[], update: FlagUpdate): Promise<FlagResult> {
@@ -415,6 +438,55 @@ export class SqliteMailStore implements MailStore {
         this.sql.value<number>('SELECT max(modseq) FROM changes WHERE account_id = ?', accountId) ??
         0,
     );
+  }
+
+  // ---- POP3 retention --------------------------------------------------------------------------
+
+  setPop3Retention(target: Pop3RetentionTarget, setting: Pop3RetentionSetting): Promise<void> {
+    return this.write((tx) => pop3.setPop3Retention(tx, target, setting));
+  }
+
+  getPop3Retention(target: Pop3RetentionTarget): Promise<Pop3RetentionSetting> {
+    return this.read(() => pop3.getPop3Retention(this.sql, target));
+  }
+
+  pop3RetentionDays(accountId: Id): Promise<number | null> {
+    return this.read(() => pop3.pop3RetentionDays(this.sql, accountId));
+  }
+
+  shortestPop3Retention(): Promise<number | null> {
+    return this.read(() => pop3.shortestPop3Retention(this.sql));
+  }
+
+  recordPop3Downloads(mailboxId: Id, uids: number[], at: Date): Promise<void> {
+    if (uids.length === 0) return Promise.resolve();
+    return this.write((tx) => pop3.recordPop3Downloads(tx, mailboxId, uids, at.getTime()));
+  }
+
+  listPop3Expired(now: Date, options: { limit?: number; afterAccountId?: Id } = {}): Promise<Pop3ExpiredMessages[]> {
+    return this.read(() => pop3.listPop3Expired(this.sql, now.getTime(), options.limit ?? 1000, options.afterAccountId ?? 0));
+  }
+
+  // ---- admin API tokens ------------------------------------------------------------------------
+
+  addAdminToken(name: string, hash: string): Promise<AdminToken> {
+    return this.write((tx) => tokens.addAdminToken(tx, name, hash));
+  }
+
+  listAdminTokens(): Promise<AdminToken[]> {
+    return this.read(() => tokens.listAdminTokens(this.sql));
+  }
+
+  findAdminTokenByHash(hash: string): Promise<AdminToken | null> {
+    return this.read(() => tokens.findAdminTokenByHash(this.sql, hash));
+  }
+
+  deleteAdminToken(name: string): Promise<void> {
+    return this.write((tx) => tokens.deleteAdminToken(tx, name));
+  }
+
+  touchAdminToken(id: Id, at: Date): Promise<void> {
+    return this.write((tx) => tokens.touchAdminToken(tx, id, at.getTime()));
   }
 
   // ---- lifecycle -------------------------------------------------------------------------------

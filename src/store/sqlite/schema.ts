@@ -115,6 +115,47 @@ const MIGRATIONS: readonly string[] = [
 
   INSERT INTO meta(key, value) VALUES ('last_uidvalidity', '0');
   `,
+  // POP3 retention (docs/pop3.md): a policy per domain or account (days; 0 = never; NULL =
+  // not set, an account then follows its domain) and when each message was first downloaded
+  // by POP3 RETR. The partial index keeps the scheduler's scan to downloaded messages only.
+  `
+  ALTER TABLE domains ADD COLUMN pop3_retention_days INTEGER;
+  ALTER TABLE accounts ADD COLUMN pop3_retention_days INTEGER;
+  ALTER TABLE messages ADD COLUMN pop3_downloaded_at INTEGER;
+  CREATE INDEX messages_pop3_downloaded ON messages(pop3_downloaded_at) WHERE pop3_downloaded_at IS NOT NULL;
+  `,
+  // The outbound queue (src/queue/types.ts). Each entry references its message blob like a
+  // message row does, so the blob stays while either needs it.
+  `
+  CREATE TABLE queue (
+    id              INTEGER PRIMARY KEY AUTOINCREMENT,
+    blob_hash       TEXT NOT NULL,
+    size            INTEGER NOT NULL,
+    sender          TEXT NOT NULL,
+    recipients      TEXT NOT NULL,
+    ret             TEXT,
+    envid           TEXT,
+    body            TEXT,
+    smtputf8        INTEGER NOT NULL DEFAULT 0,
+    submitter       TEXT,
+    client_address  TEXT NOT NULL,
+    created_at      INTEGER NOT NULL,
+    next_attempt_at INTEGER NOT NULL,
+    attempts        INTEGER NOT NULL DEFAULT 0
+  );
+  CREATE INDEX queue_blob ON queue(blob_hash);
+  CREATE INDEX queue_due ON queue(next_attempt_at);
+  `,
+  // Admin API tokens (docs/http.md): only the SHA-256 of each token is kept.
+  `
+  CREATE TABLE admin_tokens (
+    id           INTEGER PRIMARY KEY AUTOINCREMENT,
+    name         TEXT NOT NULL UNIQUE,
+    hash         TEXT NOT NULL UNIQUE,
+    created_at   INTEGER NOT NULL,
+    last_used_at INTEGER
+  );
+  `,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

@@ -46,9 +46,13 @@ export class Tx {
     );
   }
 
-  /** Called after rows naming `hash` were deleted: the last reference gone queues the blob for deletion. */
+  /**
+   * Called after rows naming `hash` were deleted: the last reference gone (message rows and
+   * outbound queue entries) queues the blob for deletion.
+   */
   dropBlobReference(hash: string): void {
     if (this.sql.value<number>('SELECT 1 FROM messages WHERE blob_hash = ? LIMIT 1', hash) !== undefined) return;
+    if (this.sql.value<number>('SELECT 1 FROM queue WHERE blob_hash = ? LIMIT 1', hash) !== undefined) return;
     this.sql.run('DELETE FROM message_index WHERE blob_hash = ?', hash);
     this.sql.run('INSERT OR REPLACE INTO blob_trash (hash, queued_at) VALUES (?, ?)', hash, this.now);
     this.trashed.push(hash);
