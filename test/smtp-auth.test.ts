@@ -330,3 +330,13 @@ test('XOAUTH2 and OAUTHBEARER with JWT access tokens', async (t) => {
   expectCode(await fourth.client.command(`AUTH XOAUTH2 ${b64(`user=bob@example.com\x01auth=Bearer ${good}\x01\x01`)}`), '334');
   expectCode(await fourth.client.command(''), '535 5.7.8');
 });
+
+test('CRAM-MD5 and SCRAM-SHA-256 are not advertised by default, only with auth.secret_mechanisms', async (t) => {
+  const plain = await setup(t, { defaultMechanisms: true });
+  const byDefault = await submissionOverTls(t, plain);
+  assert.ok(byDefault.extensions.includes('AUTH PLAIN LOGIN'), byDefault.extensions.join('|'));
+
+  const opted = await setup(t, { defaultMechanisms: true, toml: '[auth]\nsecret_mechanisms = true\n' });
+  const withSecrets = await submissionOverTls(t, opted);
+  assert.ok(withSecrets.extensions.includes('AUTH PLAIN LOGIN CRAM-MD5 SCRAM-SHA-256'), withSecrets.extensions.join('|'));
+});

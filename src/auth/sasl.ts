@@ -25,7 +25,7 @@ export const PLAINTEXT_MECHANISMS: ReadonlySet<SaslMechanismName> = new Set(['PL
 /** The mechanisms this context can serve, in the order to advertise them. */
 export function availableMechanisms(context: SaslContext): SaslMechanismName[] {
   return SASL_MECHANISMS.filter((name) => {
-    if (name === 'CRAM-MD5' || name === 'SCRAM-SHA-256') return context.secrets !== undefined;
+    if (name === 'CRAM-MD5' || name === 'SCRAM-SHA-256') return context.secrets !== undefined && context.advertiseSecretMechanisms !== false;
     if (name === 'OAUTHBEARER' || name === 'XOAUTH2') return context.tokens !== undefined;
     return true;
   });

@@ -63,6 +63,11 @@ export interface SaslContext {
   accounts: AccountLookup;
   /** Needed by CRAM-MD5 and SCRAM-SHA-256; without it those mechanisms are unavailable. */
   secrets?: SecretProvider;
+  /**
+   * Whether CRAM-MD5 and SCRAM-SHA-256 are advertised (default true when `secrets` is set). A
+   * client may still ask for them when they are not advertised.
+   */
+  advertiseSecretMechanisms?: boolean;
   /** Needed by OAUTHBEARER and XOAUTH2; without it those mechanisms are unavailable. */
   tokens?: BearerTokenVerifier;
   /** The server's host name (CRAM-MD5 challenge, RFC 2195 2). */

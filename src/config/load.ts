@@ -149,6 +149,7 @@ function buildConfig(parsed: ConfigFile, ctx: BuildContext): Config {
     storage,
     auth: {
       allowPlaintextOnLoopback: parsed.auth?.allow_plaintext_on_loopback ?? false,
+      secretMechanisms: parsed.auth?.secret_mechanisms ?? false,
       oauth,
     },
     limits: buildLimits(parsed.limits),

@@ -111,6 +111,7 @@ export const configFileSchema = z.strictObject({
   auth: z
     .strictObject({
       allow_plaintext_on_loopback: leaf('true or false', boolean),
+      secret_mechanisms: leaf('true or false', boolean),
       oauth: z.array(oauthIssuer).optional(),
     })
     .optional(),

@@ -78,6 +78,12 @@ export interface Config {
   };
   auth: {
     allowPlaintextOnLoopback: boolean;
+    /**
+     * Advertise CRAM-MD5 and SCRAM-SHA-256 (they need a per-user shared secret, see docs/auth.md).
+     * Off by default: clients such as curl and fetchmail pick them on their own when offered and
+     * then fail for users without a secret.
+     */
+    secretMechanisms: boolean;
     oauth: OAuthIssuer[];
   };
   limits: Limits;

@@ -38,6 +38,8 @@ export interface TestServerOptions {
   /** Extra TOML (top level keys first, then tables such as [limits] or [auth]). */
   toml?: string;
   protocols?: ProtocolOptions;
+  /** Keep the configured SASL advertisement (CRAM-MD5/SCRAM off unless auth.secret_mechanisms). */
+  defaultMechanisms?: boolean;
   /** Log lines collected here (JSON objects) instead of being discarded. */
   logLines?: Array<Record<string, unknown>>;
 }
@@ -79,6 +81,8 @@ export async function startTestServer(t: TestContext, options: TestServerOptions
   const bus = new LocalChangeBus();
   const store = await openStore(config, bus, logger, { server: true });
   const auth = await createSharedAuth(config, store);
+  // Most protocol tests exercise every mechanism; the production default (off) has its own test.
+  if (options.defaultMechanisms !== true) auth.sasl.advertiseSecretMechanisms = true;
   let server: RunningServer;
   try {
     server = await startServer(config, { store, bus, logger }, await protocolHandlers(auth, options.protocols));
