@@ -285,6 +285,36 @@ describe('PostgreSQL store: several nodes on one database', { skip: skipReason()
     });
   });
 
+  test('POP3 maildrop locks are exclusive across nodes and die with their connection', async () => {
+    await withCluster(async (cluster) => {
+      const a = (await cluster.node()).maildropLocks();
+      const b = (await cluster.node()).maildropLocks();
+      const lease = await a.tryAcquire(7, 'session-1');
+      assert.ok(lease);
+      assert.equal(await a.tryAcquire(7, 'session-2'), null, 'same node');
+      assert.equal(await b.tryAcquire(7, 'session-3'), null, 'other node');
+      const other = await b.tryAcquire(8, 'session-4');
+      assert.ok(other);
+      await lease.release();
+      await lease.release();
+      const taken = await b.tryAcquire(7, 'session-5');
+      assert.ok(taken);
+      assert.equal(b.holderOf(7), 'session-5');
+      // Node B's lock connection dies (the node crashed): its maildrops are free for A.
+      const [killed] = await cluster.sql<{ killed: boolean }>(
+        `SELECT bool_and(pg_terminate_backend(pid)) AS killed FROM pg_locks
+          WHERE locktype = 'advisory' AND classid = ${0x6d70} AND objid = 8 AND database = (SELECT oid FROM pg_database WHERE datname = current_database())`,
+      );
+      assert.equal(killed?.killed, true);
+      let freed = null;
+      for (let i = 0; i < 100 && freed === null; i++) {
+        freed = await a.tryAcquire(8, 'session-6');
+        if (freed === null) await sleep(20);
+      }
+      assert.ok(freed, 'the lock of a dead connection is released');
+    });
+  });
+
   test('a staged blob belongs to the node that wrote it', async () => {
     await withCluster(async (cluster) => {
       const a = await cluster.node();

@@ -48,6 +48,7 @@ import type { Queryable } from './db.js';
 import { checkSchemaName, clientConfig, createPool, row, rows, schemaFromUrl, storeErrorOf, transaction } from './db.js';
 import * as directory from './directory.js';
 import { PgBlobSweeper } from './gc.js';
+import { PostgresMaildropLocks } from './maildrop-locks.js';
 import * as mailboxes from './mailboxes.js';
 import * as messages from './messages.js';
 import * as pop3 from './pop3.js';
@@ -195,6 +196,8 @@ export class PostgresMailStore implements MailStore, OutboundQueueStore {
   private readonly now: () => number;
   private readonly attempts: number;
   private readonly counters: PostgresStoreStats = { commits: 0, failures: 0, retries: 0, wakeUps: 0 };
+  private readonly url: string;
+  private locks: PostgresMaildropLocks | null = null;
   private closed = false;
   private inFlight = 0;
   private drained: Array<() => void> = [];
@@ -209,6 +212,7 @@ export class PostgresMailStore implements MailStore, OutboundQueueStore {
     private readonly log: StoreLogger,
   ) {
     this.schema = opts.schema ?? DEFAULT_SCHEMA;
+    this.url = opts.url;
     this.now = opts.now ?? Date.now;
     this.attempts = Math.max(1, opts.attempts ?? 5);
     this.blobs = new PgBlobStore({ pool, stagingPool, chunkSize: opts.chunkSize, stagedGraceMs: opts.stagedGraceMs });
@@ -219,6 +223,16 @@ export class PostgresMailStore implements MailStore, OutboundQueueStore {
   /** Counters for tests and metrics. */
   stats(): PostgresStoreStats {
     return { ...this.counters };
+  }
+
+  /**
+   * POP3 maildrop locks shared by every node (advisory locks; pop3/lock.ts MaildropLocks), made
+   * once per store and closed with it. The composition root gives them to the POP3 handler.
+   */
+  maildropLocks(): PostgresMaildropLocks {
+    this.assertOpen();
+    this.locks ??= new PostgresMaildropLocks(clientConfig({ url: this.url, schema: this.schema }));
+    return this.locks;
   }
 
   /** Runs the blob sweep now; returns how many blobs were deleted. */
@@ -392,15 +406,9 @@ export class PostgresMailStore implements MailStore, OutboundQueueStore {
   }
 
   async readMessage(message: MessageMeta, start = 0, end = message.size): Promise<Buffer> {
-    const stored = await this.read((db) => messages.messageBytesOf(db, message.id));
-    if (!stored) throw new StoreError('notFound', `message ${message.id} was expunged`);
-    const prefix = stored.prefix ?? Buffer.alloc(0);
-    const to = Math.min(Math.max(end, 0), stored.size);
-    const from = Math.min(Math.max(start, 0), to);
-    const head = prefix.subarray(Math.min(from, prefix.length), Math.min(to, prefix.length));
-    if (to <= prefix.length) return Buffer.from(head);
-    const body = await this.blobs.read(stored.blob_hash, Math.max(from - prefix.length, 0), to - prefix.length);
-    return head.length === 0 ? body : Buffer.concat([head, body]);
+    const bytes = await this.read((db) => messages.readMessageRange(db, message.id, start, end));
+    if (!bytes) throw new StoreError('notFound', `message ${message.id} was expunged`);
+    return bytes;
   }
 
   updateFlags(accountId: Id, mailboxId: Id, uids: number[], update: FlagUpdate): Promise<FlagResult> {
@@ -549,6 +557,7 @@ export class PostgresMailStore implements MailStore, OutboundQueueStore {
     this.closed = true;
     if (this.inFlight > 0) await new Promise<void>((resolve) => this.drained.push(resolve));
     await this.sweeper.stop();
+    await this.locks?.close();
     await this.blobs.close();
     if (this.ownsBus) await this.bus.close();
     await this.stagingPool.end();

@@ -27,7 +27,7 @@ import type {
 } from '../types.js';
 import { StoreError } from '../types.js';
 import type { Queryable } from './db.js';
-import { row, rows } from './db.js';
+import { binaryRows, row, rows } from './db.js';
 import { findMailboxRow, mailboxOfAccount } from './mailboxes.js';
 import type { AccountRow, MailboxRow, MessageRow } from './rows.js';
 import { MESSAGE_COLUMNS, toMessageMeta } from './rows.js';
@@ -88,6 +88,36 @@ export async function getMessages(db: Queryable, mailboxId: Id, uids: readonly n
 export function messageBytesOf(db: Queryable, messageId: Id): Promise<{ prefix: Buffer | null; blob_hash: string; size: number } | undefined> {
   if (!Number.isSafeInteger(messageId)) return Promise.resolve(undefined);
   return row(db, 'SELECT prefix, blob_hash, size FROM messages WHERE id = $1', [messageId]);
+}
+
+/**
+ * Bytes [$2, $3) of a message as clients see it (prefix + blob), in ONE query: the prefix part
+ * first (seq -1), then the overlapping part of each chunk. No row at all: the message is gone.
+ */
+const READ_MESSAGE = `
+  WITH r AS (
+    SELECT prefix, blob_hash, plen, stop, least(greatest($2::bigint, 0), stop) AS start
+      FROM (SELECT prefix, blob_hash, coalesce(octet_length(prefix), 0)::bigint AS plen, least(greatest($3::bigint, 0), size) AS stop
+              FROM messages WHERE id = $1::bigint) AS m)
+  SELECT -1 AS seq,
+         CASE WHEN start < least(stop, plen) THEN substring(prefix FROM (start + 1)::integer FOR (least(stop, plen) - start)::integer)
+              ELSE ''::bytea END AS part
+    FROM r
+  UNION ALL
+  SELECT c.seq,
+         substring(c.data FROM (greatest(x.bs - c.seq::bigint * b.chunk_size, 0) + 1)::integer
+                          FOR (least(x.be - c.seq::bigint * b.chunk_size, b.chunk_size) - greatest(x.bs - c.seq::bigint * b.chunk_size, 0))::integer)
+    FROM (SELECT blob_hash, greatest(start - plen, 0) AS bs, stop - plen AS be FROM r WHERE stop > plen AND stop > start) AS x
+    JOIN blobs b ON b.hash = x.blob_hash
+    JOIN blob_chunks c ON c.data_id = b.data_id AND c.seq >= x.bs / b.chunk_size AND c.seq <= (x.be - 1) / b.chunk_size
+  ORDER BY seq`;
+
+/** Small reads (IMAP partial FETCH, headers): the range in memory, or undefined when the message is gone. */
+export async function readMessageRange(db: Queryable, messageId: Id, start: number, end: number): Promise<Buffer | undefined> {
+  if (!Number.isSafeInteger(messageId)) return undefined;
+  const parts = await binaryRows<{ seq: number; part: Buffer }>(db, READ_MESSAGE, [messageId, Math.floor(start), Math.floor(end)]);
+  if (parts.length === 0) return undefined;
+  return parts.length === 1 ? parts[0]?.part : Buffer.concat(parts.map((p) => p.part));
 }
 
 // ---- shared write steps ------------------------------------------------------------------------

@@ -45,6 +45,8 @@ export class PgTx {
   readonly attached = new Set<StagedBlob>();
   /** Account rows locked by this transaction, with their usage as the transaction changed it. */
   private readonly accounts = new Map<Id, AccountRow>();
+  /** Highest account id locked so far (the lock order allows only higher ones after it). */
+  private highestLocked = 0;
   private readonly changes: PendingChange[] = [];
   private readonly trashCandidates = new Set<string>();
 
@@ -83,13 +85,13 @@ export class PgTx {
     const wanted = [...new Set(ids)].filter((id) => Number.isSafeInteger(id) && id > 0).sort((a, b) => a - b);
     const missing = wanted.filter((id) => !this.accounts.has(id));
     if (missing.length > 0) {
-      const highest = Math.max(0, ...this.accounts.keys());
       // Taking a lower id after a higher one breaks the lock order: a bug, not a runtime state.
-      if ((missing[0] ?? 0) < highest) throw new Error(`account ${missing[0]} locked after account ${highest} in one transaction`);
+      if ((missing[0] ?? 0) < this.highestLocked) throw new Error(`account ${missing[0]} locked after account ${this.highestLocked} in one transaction`);
       const found = await this.rows<AccountRow>(`SELECT ${ACCOUNT_COLUMNS} FROM accounts WHERE id = ANY($1::bigint[]) ORDER BY id FOR NO KEY UPDATE`, [
         missing,
       ]);
       for (const account of found) this.accounts.set(account.id, account);
+      this.highestLocked = Math.max(this.highestLocked, ...missing);
     }
     const locked = new Map<Id, AccountRow>();
     for (const id of wanted) {
@@ -132,11 +134,11 @@ export class PgTx {
   async modseq(accountId: Id): Promise<number> {
     const assigned = this.touched.get(accountId);
     if (assigned !== undefined) return assigned;
-    const highest = Math.max(0, ...this.accounts.keys());
-    if (!this.accounts.has(accountId) && accountId < highest) await this.lockAccount(accountId); // (throws: lock order)
+    if (!this.accounts.has(accountId) && accountId < this.highestLocked) await this.lockAccount(accountId); // (throws: lock order)
     const account = await this.row<AccountRow>(`UPDATE accounts SET modseq = modseq + 1 WHERE id = $1 RETURNING ${ACCOUNT_COLUMNS}`, [accountId]);
     if (account === undefined) throw new StoreError('notFound', `no account ${accountId}`);
     this.accounts.set(accountId, account);
+    this.highestLocked = Math.max(this.highestLocked, accountId);
     this.touched.set(accountId, account.modseq);
     return account.modseq;
   }
