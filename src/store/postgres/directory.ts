@@ -16,7 +16,7 @@ import { insertMailbox } from './mailboxes.js';
 import { dropMessagesOfMailboxes } from './messages.js';
 import type { AccountRow, DomainRow } from './rows.js';
 import { ACCOUNT_COLUMNS, toAccount, toDomain } from './rows.js';
-import { DEFAULT_MAILBOXES, checkQuota, normalizeAddress, normalizeAliasSource, normalizeDomainName } from './rules.js';
+import { DEFAULT_MAILBOXES, checkQuota, normalizeAddress, normalizeAliasSource, normalizeDomainName } from '../rules.js';
 import type { PgTx } from './tx.js';
 
 /** Advisory lock class of address reservations (first key of the two-int form). */

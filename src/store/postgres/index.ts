@@ -56,7 +56,7 @@ import * as queue from './queue.js';
 import * as tokens from './tokens.js';
 import type { ChangeRow } from './rows.js';
 import { toAccount, toChange, toMailbox } from './rows.js';
-import { MAX_UID } from './rules.js';
+import { MAX_UID } from '../rules.js';
 import { migrate } from './schema.js';
 import { PgTx } from './tx.js';
 

@@ -15,7 +15,7 @@ import { row, rows } from './db.js';
 import { dropMessagesOfMailboxes, moveAllMessages } from './messages.js';
 import type { MailboxRow } from './rows.js';
 import { MAILBOX_COLUMNS, toMailbox } from './rows.js';
-import { MAX_UIDVALIDITY, SPECIAL_USES } from './rules.js';
+import { MAX_UIDVALIDITY, SPECIAL_USES } from '../rules.js';
 import type { PgTx } from './tx.js';
 
 // ---- reads -------------------------------------------------------------------------------------

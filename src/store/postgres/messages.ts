@@ -31,7 +31,7 @@ import { binaryRows, row, rows } from './db.js';
 import { findMailboxRow, mailboxOfAccount } from './mailboxes.js';
 import type { AccountRow, MailboxRow, MessageRow } from './rows.js';
 import { MESSAGE_COLUMNS, toMessageMeta } from './rows.js';
-import { MAX_UID, checkFlags, checkUids, isUnseen } from './rules.js';
+import { MAX_UID, checkFlags, checkUids, isUnseen } from '../rules.js';
 import type { PgTx } from './tx.js';
 
 /** What a new row needs, whatever created it (append, delivery, copy). */

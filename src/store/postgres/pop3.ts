@@ -11,7 +11,7 @@ import { MAX_POP3_RETENTION_DAYS, StoreError } from '../types.js';
 import type { Queryable } from './db.js';
 import { row, rows } from './db.js';
 import { findAccountRow, findDomain, updateAccount } from './directory.js';
-import { checkUids } from './rules.js';
+import { checkUids } from '../rules.js';
 import type { PgTx } from './tx.js';
 
 const DAY_MS = 86_400_000;

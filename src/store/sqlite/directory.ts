@@ -9,7 +9,7 @@
  */
 import type { Account, Alias, Domain, Id } from '../types.js';
 import { StoreError } from '../types.js';
-import { hasControlCharacter } from '../names.js';
+import { DEFAULT_MAILBOXES, checkQuota, normalizeAddress, normalizeAliasSource, normalizeDomainName } from '../rules.js';
 import type { Sql } from './db.js';
 import { insertMailbox } from './mailboxes.js';
 import { dropMessagesOfMailboxes } from './messages.js';
@@ -17,47 +17,9 @@ import type { AccountRow, DomainRow } from './rows.js';
 import { toAccount, toDomain } from './rows.js';
 import type { Tx } from './tx.js';
 
-/** Created with every account: INBOX plus the RFC 6154 special-use set, all subscribed. */
-export const DEFAULT_MAILBOXES = [
-  ['INBOX', null],
-  ['Sent', '\\Sent'],
-  ['Drafts', '\\Drafts'],
-  ['Trash', '\\Trash'],
-  ['Junk', '\\Junk'],
-  ['Archive', '\\Archive'],
-] as const;
-
 const ACCOUNT_COLUMNS =
   'id, address, domain_id, password_hash, quota_bytes, quota_messages, used_bytes, used_messages, modseq, secret_enc, created_at';
 
-export function normalizeDomainName(name: string): string {
-  const domain = name.trim().toLowerCase();
-  if (domain === '' || /[\s@]/.test(domain) || hasControlCharacter(domain)) throw new StoreError('invalid', `invalid domain: ${JSON.stringify(name)}`);
-  return domain;
-}
-
-/** "Local@Domain" → "local@domain"; split at the last "@". */
-export function normalizeAddress(address: string): { address: string; domain: string } {
-  const lower = address.trim().toLowerCase();
-  const at = lower.lastIndexOf('@');
-  if (at <= 0 || at === lower.length - 1 || /\s/.test(lower) || hasControlCharacter(lower)) {
-    throw new StoreError('invalid', `invalid address: ${JSON.stringify(address)}`);
-  }
-  return { address: lower, domain: lower.slice(at + 1) };
-}
-
-/** An alias source: "local@domain" or "@domain" (catch-all). */
-function normalizeAliasSource(address: string): { address: string; domain: string } {
-  const lower = address.trim().toLowerCase();
-  if (lower.startsWith('@')) return { address: `@${normalizeDomainName(lower.slice(1))}`, domain: lower.slice(1) };
-  return normalizeAddress(lower);
-}
-
-function checkQuota(value: number | null, what: string): void {
-  if (value !== null && (!Number.isSafeInteger(value) || value < 0)) {
-    throw new StoreError('invalid', `${what} must be a non-negative integer or null`);
-  }
-}
 
 // ---- reads -------------------------------------------------------------------------------------
 

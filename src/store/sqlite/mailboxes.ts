@@ -9,14 +9,13 @@
 import type { Id, Mailbox, SpecialUse } from '../types.js';
 import { StoreError } from '../types.js';
 import { HIERARCHY_DELIMITER, INBOX, canonicalMailboxName, checkMailboxName, isInferiorOf, parentNames } from '../names.js';
+import { MAX_UIDVALIDITY, SPECIAL_USES } from '../rules.js';
 import type { Sql } from './db.js';
 import { dropMessagesOfMailboxes, moveAllMessages } from './messages.js';
 import type { MailboxRow } from './rows.js';
 import { MAILBOX_COLUMNS, toMailbox } from './rows.js';
 import type { Tx } from './tx.js';
 
-const MAX_UIDVALIDITY = 0xffffffff;
-const SPECIAL_USES: ReadonlySet<string> = new Set(['\\Sent', '\\Drafts', '\\Trash', '\\Junk', '\\Archive', '\\All', '\\Flagged']);
 
 // ---- reads -------------------------------------------------------------------------------------
 

@@ -9,6 +9,7 @@
 import { shiftIndex } from '../../mime/shift.js';
 import type { MessageIndex } from '../../mime/types.js';
 import { INBOX, applyFlags, applyKeywords, checkKeywords, sameKeywords } from '../names.js';
+import { MAX_UID, checkFlags, checkUids, isUnseen } from '../rules.js';
 import type {
   AppendResult,
   CopyResult,
@@ -22,7 +23,7 @@ import type {
   StagedBlob,
   StoredMessage,
 } from '../types.js';
-import { StoreError, SystemFlag } from '../types.js';
+import { StoreError } from '../types.js';
 import type { Sql } from './db.js';
 import { findAccountRowById } from './directory.js';
 import { findMailboxRow, mailboxOfAccount } from './mailboxes.js';
@@ -30,8 +31,6 @@ import type { MailboxRow, MessageRow } from './rows.js';
 import { MESSAGE_COLUMNS, parseKeywords, toMessageMeta } from './rows.js';
 import type { Tx } from './tx.js';
 
-const MAX_UID = 0xffffffff;
-const ALL_SYSTEM_FLAGS = SystemFlag.Seen | SystemFlag.Answered | SystemFlag.Flagged | SystemFlag.Deleted | SystemFlag.Draft;
 
 /** What a new row needs, whatever created it (append, delivery, copy). */
 interface RowFields {
@@ -43,23 +42,8 @@ interface RowFields {
   internalDate: number;
 }
 
-export function checkFlags(flags: number): number {
-  if (!Number.isInteger(flags) || flags < 0 || (flags & ~ALL_SYSTEM_FLAGS) !== 0) {
-    throw new StoreError('invalid', `invalid system flag mask ${flags}`);
-  }
-  return flags;
-}
 
-function isUnseen(flags: number): number {
-  return (flags & SystemFlag.Seen) === 0 ? 1 : 0;
-}
 
-function checkUids(uids: readonly number[]): number[] {
-  for (const uid of uids) {
-    if (!Number.isInteger(uid) || uid < 1 || uid > MAX_UID) throw new StoreError('invalid', `invalid UID ${uid}`);
-  }
-  return [...new Set(uids)].sort((a, b) => a - b);
-}
 
 // ---- reads -------------------------------------------------------------------------------------
 

@@ -1,12 +1,11 @@
 /**
  * Input rules every backend applies the same way (addresses, quotas, flags, UIDs, the default
- * mailboxes). The SQLite backend keeps its copies in sqlite/directory.ts and sqlite/messages.ts;
- * these belong in the shared store/names.ts, where both backends would import them.
+ * mailboxes), so SQLite and PostgreSQL accept and refuse exactly the same things.
  * @module
  */
-import { hasControlCharacter } from '../names.js';
-import { StoreError, SystemFlag } from '../types.js';
-import type { SpecialUse } from '../types.js';
+import { hasControlCharacter } from './names.js';
+import { StoreError, SystemFlag } from './types.js';
+import type { SpecialUse } from './types.js';
 
 /** Created with every account: INBOX plus the RFC 6154 special-use set, all subscribed. */
 export const DEFAULT_MAILBOXES: ReadonlyArray<readonly [string, SpecialUse | null]> = [
