@@ -11,7 +11,7 @@ const backendImports = [
 ];
 
 export default tseslint.config(
-  { ignores: ['dist/**', 'node_modules/**', 'data/**', '.tmp/**', 'scripts/*.mjs'] },
+  { ignores: ['dist/**', 'node_modules/**', 'data/**', '.tmp/**', 'scripts/*.mjs', 'eslint.config.js'] },
   js.configs.recommended,
   ...tseslint.configs.recommendedTypeChecked,
   {

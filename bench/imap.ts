@@ -160,8 +160,12 @@ interface ServerUnderTest {
   user(index: number): string;
   /** Users for the idle connections, spread so per-user connection limits do not bite. */
   idleUser(index: number): string;
-  /** Memory of the server side in KiB (RSS of our process, PSS of Dovecot's imap processes). */
-  memoryKiB(): Promise<number>;
+  /**
+   * Memory of the server side in KiB: for us the JS heap plus external memory after a full GC
+   * (RSS moves with the allocator's arenas and GC timing by more than a session weighs, so it
+   * is reported next to it, not compared); for Dovecot the PSS of its imap processes.
+   */
+  memoryKiB(): Promise<{ kib: number; rssKib?: number }>;
   stop(): Promise<void>;
 }
 
@@ -169,7 +173,7 @@ type ChildAsk = { op: 'populate'; user: string; mailbox: string; count: number }
 type ChildRequest = ChildAsk & { id: number };
 
 async function startOurs(): Promise<ServerUnderTest> {
-  const child: ChildProcess = fork(SELF, [], { execArgv: ['--import', 'tsx'], env: { ...process.env, MAILHAVEN_BENCH_CHILD: '1' }, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  const child: ChildProcess = fork(SELF, [], { execArgv: ['--import', 'tsx', '--expose-gc'], env: { ...process.env, MAILHAVEN_BENCH_CHILD: '1' }, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
   const replies = new Map<number, (value: unknown) => void>();
   let nextId = 0;
   child.on('message', (message: { id: number; value: unknown }) => replies.get(message.id)?.(message.value));
@@ -187,7 +191,7 @@ async function startOurs(): Promise<ServerUnderTest> {
     user: (index) => `bench${index}@example.test`,
     idleUser: (index) => `bench${index % 10}@example.test`,
     populate: (user, mailbox, count) => ask({ op: 'populate', user, mailbox, count }),
-    memoryKiB: () => ask<number>({ op: 'rss' }),
+    memoryKiB: () => ask<{ kib: number; rssKib: number }>({ op: 'rss' }),
     async stop() {
       await ask({ op: 'stop' });
       child.kill();
@@ -219,6 +223,9 @@ function startDovecot(ready: Record<string, string>): ServerUnderTest {
       const [local, domain] = user.split('@') as [string, string];
       const maildir = join(root, domain, local, 'Maildir');
       const folder = mailbox === 'INBOX' ? maildir : join(maildir, `.${mailbox}`);
+      // Writing 100,000 files and letting Dovecot index them takes long: a Maildir left by an
+      // earlier run with exactly these messages is kept.
+      if (count > 0 && existsSync(join(folder, 'cur')) && readdirSync(join(folder, 'cur')).length === count && readdirSync(join(folder, 'new')).length === 0) return;
       rmSync(folder, { recursive: true, force: true });
       for (const sub of ['', 'cur', 'new', 'tmp']) {
         mkdirSync(join(folder, sub), { recursive: true });
@@ -244,7 +251,7 @@ function startDovecot(ready: Record<string, string>): ServerUnderTest {
           // the process ended meanwhile
         }
       }
-      return Promise.resolve(total);
+      return Promise.resolve({ kib: total });
     },
     stop: () => Promise.resolve(),
   };
@@ -320,8 +327,13 @@ async function mixedLoad(server: ServerUnderTest, user: string, seconds: number,
   }
 }
 
-async function idleMemory(server: ServerUnderTest, count: number): Promise<number> {
+async function idleMemory(server: ServerUnderTest, count: number): Promise<{ kib: number; rssKib?: number }> {
   const password = server.name === 'dovecot' ? 'pass' : USER_PASSWORD;
+  // Warm-up: one batch of logins first, so the baseline already includes what a login costs
+  // transiently (argon2id's 19 MiB per verification stays in the allocator's arenas).
+  const warm = await Promise.all(Array.from({ length: 50 }, (_, k) => BenchClient.open(server.port, server.idleUser(k), password)));
+  warm.forEach((c) => c.close());
+  await new Promise((resolve) => setTimeout(resolve, 1000));
   const before = await server.memoryKiB();
   const clients: BenchClient[] = [];
   try {
@@ -335,7 +347,10 @@ async function idleMemory(server: ServerUnderTest, count: number): Promise<numbe
     }
     await new Promise((resolve) => setTimeout(resolve, 1000));
     const after = await server.memoryKiB();
-    return (after - before) / count;
+    return {
+      kib: (after.kib - before.kib) / count,
+      ...(after.rssKib !== undefined && before.rssKib !== undefined ? { rssKib: (after.rssKib - before.rssKib) / count } : {}),
+    };
   } finally {
     clients.forEach((c) => c.close());
   }
@@ -353,6 +368,8 @@ export async function benchImap(options: BenchImapOptions = {}): Promise<Record<
   const results: Record<string, number> = {};
   const record = (key: string, server: ServerUnderTest, value: number): void => {
     results[`${key}.${server.name}`] = value;
+    // Progress on stderr: a long run that is cut short still tells what it measured.
+    console.error(`# imap ${key}.${server.name}\t${Number.isInteger(value) ? value : value.toFixed(3)}`);
   };
   try {
     for (const server of servers) {
@@ -366,7 +383,9 @@ export async function benchImap(options: BenchImapOptions = {}): Promise<Record<
       await server.populate(server.user(6), 'INBOX', 0);
       record('append10.messagesPerSecond', server, await appendRate(server, server.user(6)));
       const connections = server.name === 'dovecot' ? Math.min(idle, 1500) : idle;
-      record(`idle.kibPerSession`, server, await idleMemory(server, connections));
+      const memory = await idleMemory(server, connections);
+      record('idle.kibPerSession', server, memory.kib);
+      if (memory.rssKib !== undefined) record('idle.rssKibPerSession', server, memory.rssKib);
       record('idle.connections', server, connections);
     }
   } finally {
@@ -377,7 +396,7 @@ export async function benchImap(options: BenchImapOptions = {}): Promise<Record<
     const base = key.slice(0, -'.mailhaven'.length);
     const theirs = results[`${base}.dovecot`];
     const ours = results[key]!;
-    if (theirs === undefined || base === 'idle.connections') continue;
+    if (theirs === undefined || base === 'idle.connections' || base === 'idle.rssKibPerSession') continue;
     const lowerIsBetter = base.endsWith('.seconds') || base.endsWith('kibPerSession');
     results[`${base}.ratio`] = lowerIsBetter ? theirs / ours : ours / theirs;
   }
@@ -431,7 +450,11 @@ async function runChild(): Promise<void> {
           return send({ id: request.id, value: null });
         }
         case 'rss':
-          return send({ id: request.id, value: Math.round(process.memoryUsage().rss / 1024) });
+        {
+          (globalThis as { gc?: () => void }).gc?.();
+          const usage = process.memoryUsage();
+          return send({ id: request.id, value: { kib: Math.round((usage.heapUsed + usage.external) / 1024), rssKib: Math.round(usage.rss / 1024) } });
+        }
         case 'stop':
           await server.close(1000);
           await store.close();

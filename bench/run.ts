@@ -20,6 +20,10 @@ const benches: Record<string, { describe: string; run: Bench }> = {
     describe: 'SMTP messages/s accepted and durably delivered (5,000 x 10 KiB; 20 sessions and 1), vs Postfix+Dovecot and smtp-sink when the refstack runs',
     run: async () => (await import('./smtp.js')).benchSmtp(),
   },
+  imap: {
+    describe: 'IMAP vs Dovecot: FETCH, SEARCH TEXT, APPEND, mixed load, idle memory',
+    run: async () => (await import('./imap.js')).benchImap(),
+  },
   search: {
     describe: 'SEARCH TEXT/BODY over 10,000 messages (messages/s)',
     run: async () => (await import('./search.js')).benchSearch(),

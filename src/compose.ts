@@ -76,6 +76,7 @@ export async function createSharedAuth(config: Config, store: MailStore): Promis
   const sasl: SaslContext = {
     accounts: store,
     secrets: new StoreSecretProvider(store, secretKey),
+    advertiseSecretMechanisms: config.auth.secretMechanisms,
     hostname: config.hostname,
     scram: { salt: (username) => createHmac('sha256', saltKey).update(username, 'utf8').digest().subarray(0, 16) },
     ...(tokens === undefined ? {} : { tokens }),

@@ -4,7 +4,8 @@
  * their live check, see the (empty) queue, with no script errors or CSP violations.
  *
  * Chromium must be installed (`apt-get install chromium`; .ci/run does it): without it this test
- * fails, unless MAILHAVEN_SKIP_BROWSER=1 is set to skip it on purpose.
+ * fails, unless MAILHAVEN_SKIP_BROWSER=1 is set to skip it on purpose. MAILHAVEN_CHROMIUM=PATH
+ * uses another Chromium binary.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -18,7 +19,8 @@ import type { DnsLookup } from '../src/http/index.js';
 import { TokenOperations } from '../src/http/tokens.js';
 import { startTestServer } from './helpers/server.js';
 
-const CHROMIUM = '/usr/bin/chromium';
+/** Debian's chromium; MAILHAVEN_CHROMIUM names another binary. */
+const CHROMIUM = process.env.MAILHAVEN_CHROMIUM ?? '/usr/bin/chromium';
 const CHROMIUM_ARGS = [
   '--headless',
   '--no-sandbox',
@@ -37,6 +39,7 @@ const fakeDns: DnsLookup = {
   srv: () => Promise.resolve([]),
   cname: () => Promise.resolve([]),
   addresses: () => Promise.resolve([]),
+  reverse: () => Promise.resolve([]),
 };
 
 async function rowTexts(page: Page, table: string): Promise<string[][]> {

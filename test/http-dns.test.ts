@@ -6,45 +6,19 @@
 import { test } from 'node:test';
 import type { TestContext } from 'node:test';
 import assert from 'node:assert/strict';
-import { createSocket } from 'node:dgram';
-import { AUTHORITATIVE_ANSWER, decode, encode } from 'dns-packet';
 import type { Answer } from 'dns-packet';
 import { TokenOperations } from '../src/http/tokens.js';
 import { clientSettings, domainDnsRecords, mtaStsId } from '../src/http/index.js';
 import type { HttpHandlerOptions, RecordCheck } from '../src/http/index.js';
 import { loadConfig } from '../src/config/index.js';
+import { startDnsServer } from './helpers/dns-server.js';
 import { apiRequest } from './helpers/http.js';
 import { startTestServer } from './helpers/server.js';
 
 const HOST = 'mx.test.example';
 const CLIENT_PORTS = { imaps: 993, imap: 143, submissions: 465, submission: 587 };
-const NXDOMAIN = 3;
 
-/** A UDP DNS server answering from `zone` (name → answers); unknown names are NXDOMAIN. `silent` never answers. */
-async function dnsServer(t: TestContext, zone: Record<string, Answer[]>, silent = false): Promise<string> {
-  const socket = createSocket('udp4');
-  const queries: string[] = [];
-  socket.on('message', (message, remote) => {
-    if (silent) return;
-    const query = decode(message);
-    const question = query.questions?.[0];
-    if (question === undefined) return;
-    queries.push(`${question.type} ${question.name}`);
-    const known = zone[question.name.toLowerCase()];
-    const answers = (known ?? []).filter((answer) => answer.type === question.type);
-    const response = encode({
-      type: 'response',
-      id: query.id ?? 0,
-      flags: AUTHORITATIVE_ANSWER | (known === undefined ? NXDOMAIN : 0),
-      questions: [question],
-      answers,
-    });
-    socket.send(response, remote.port, remote.address);
-  });
-  await new Promise<void>((resolve) => socket.bind(0, '127.0.0.1', resolve));
-  t.after(() => new Promise<void>((resolve) => socket.close(() => resolve())));
-  return `127.0.0.1:${socket.address().port}`;
-}
+const dnsServer = startDnsServer;
 
 async function dnsApiServer(t: TestContext, http: HttpHandlerOptions) {
   const server = await startTestServer(t, { listeners: ['http'], protocols: { http: { client: { ports: CLIENT_PORTS }, ...http } } });

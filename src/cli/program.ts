@@ -5,8 +5,12 @@
 import { Command } from 'commander';
 import type { CliContext } from './context.js';
 import { registerAliasCommands } from './commands/alias.js';
+import { registerBackupCommands } from './commands/backup.js';
+import { registerDoctorCommand } from './commands/doctor.js';
 import { registerDomainCommands } from './commands/domain.js';
+import { registerExportCommand } from './commands/export.js';
 import { registerImportCommand } from './commands/import.js';
+import { registerSendmailCommand } from './commands/sendmail.js';
 import { registerServeCommand } from './commands/serve.js';
 import { CONFIG_OPTION_FLAGS, CONFIG_OPTION_HELP } from './commands/shared.js';
 import { registerTokenCommands } from './commands/token.js';
@@ -38,5 +42,9 @@ export function buildProgram(ctx: CliContext, version: string): Command {
   registerAliasCommands(program, ctx);
   registerImportCommand(program, ctx);
   registerTokenCommands(program, ctx);
+  registerSendmailCommand(program, ctx);
+  registerDoctorCommand(program, ctx);
+  registerBackupCommands(program, ctx);
+  registerExportCommand(program, ctx);
   return program;
 }

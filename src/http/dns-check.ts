@@ -27,6 +27,8 @@ export interface DnsLookup {
   srv(name: string): Promise<string[]>;
   cname(name: string): Promise<string[]>;
   addresses(name: string): Promise<string[]>;
+  /** PTR names of an IP address, without the final dot. */
+  reverse(ip: string): Promise<string[]>;
 }
 
 export interface ResolverOptions {
@@ -60,6 +62,7 @@ export function nodeDnsLookup(options: ResolverOptions = {}): DnsLookup {
       const [v4, v6] = await Promise.all([absentIsEmpty(() => resolver.resolve4(name)), absentIsEmpty(() => resolver.resolve6(name))]);
       return [...v4, ...v6];
     },
+    reverse: async (ip) => (await absentIsEmpty(() => resolver.reverse(ip))).map((name) => name.replace(/\.$/, '')),
   };
 }
 

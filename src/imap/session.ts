@@ -13,7 +13,7 @@
  */
 import { isIP } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { availableMechanisms, PLAINTEXT_MECHANISMS } from '../auth/index.js';
+import { availableMechanisms } from '../auth/index.js';
 import type { Logger } from '../log/index.js';
 import { Connection, ConnectionClosedError, ConnectionInterrupted } from '../net/connection.js';
 import type { ConnectionInfo } from '../net/types.js';
@@ -31,13 +31,6 @@ import type { ImapServices, ImapSettings } from './types.js';
 import { WakeSignal } from './wake.js';
 
 type ResponseCode = encode.ResponseCode;
-
-/**
- * Mechanisms that need the account's separate shared secret (docs/auth.md): accepted, but not
- * advertised. Clients such as curl pick the "strongest" advertised mechanism on their own and
- * then fail for every account that has no shared secret, which is most of them.
- */
-const SHARED_SECRET_MECHANISMS: ReadonlySet<string> = new Set(['CRAM-MD5', 'SCRAM-SHA-256']);
 
 /** Unknown commands before login: a cross-protocol attempt or garbage (e.g. an HTTP request). */
 const MAX_UNKNOWN_BEFORE_LOGIN = 1;
@@ -116,18 +109,13 @@ export class ImapSession {
     return this.info.listener === 'imap' && !this.secure;
   }
 
-  /** SASL mechanisms usable on this connection now. */
-  mechanisms(): string[] {
-    const all = availableMechanisms(this.services.sasl);
-    return this.plaintextAuthAllowed ? all : all.filter((m) => !PLAINTEXT_MECHANISMS.has(m));
-  }
 
   capabilities(): string[] {
     return capabilityList({
       loggedIn: this.state.kind === 'authenticated' || this.state.kind === 'selected',
       startTls: this.startTlsOffered,
       plaintextAuth: this.plaintextAuthAllowed,
-      mechanisms: this.plaintextAuthAllowed ? this.mechanisms().filter((m) => !SHARED_SECRET_MECHANISMS.has(m)) : [],
+      mechanisms: this.plaintextAuthAllowed ? availableMechanisms(this.services.sasl) : [],
       appendLimit: this.settings.messageSize,
     });
   }
@@ -331,7 +319,11 @@ export class ImapSession {
       const answerTag = tag ?? upload?.tag ?? null;
       this.log.warn({ err: error }, 'APPEND upload failed');
       await this.#discardUpload();
-      this.receiver.abortCommand();
+      try {
+        this.receiver.abortCommand();
+      } catch {
+        // The command had already ended: nothing left to skip.
+      }
       const no = error instanceof StoreError ? storeErrorToNo(error) : new ImapNo('SERVERBUG', 'Internal error');
       if (answerTag !== null) await this.#tagged(answerTag, 'NO', no.code, no.message);
     }

@@ -25,6 +25,9 @@ export class Maildrop {
   readonly #entries: readonly MaildropEntry[];
   readonly #deleted = new Set<number>();
   readonly #retrieved = new Set<number>();
+  /** Octets of all messages of the snapshot, and of those marked as deleted (STAT stays O(1)). */
+  readonly #totalSize: number;
+  #deletedSize = 0;
 
   private constructor(
     readonly accountId: Id,
@@ -33,6 +36,7 @@ export class Maildrop {
     messages: readonly MessageMeta[],
   ) {
     this.#entries = messages.map((meta, index) => ({ number: index + 1, meta, uniqueId: uniqueIdOf(uidValidity, meta.uid) }));
+    this.#totalSize = messages.reduce((sum, meta) => sum + meta.size, 0);
   }
 
   /** Takes the snapshot of the account's INBOX. */
@@ -49,9 +53,7 @@ export class Maildrop {
 
   /** Octets of the messages not marked as deleted. */
   get size(): number {
-    let total = 0;
-    for (const entry of this.live()) total += entry.meta.size;
-    return total;
+    return this.#totalSize - this.#deletedSize;
   }
 
   /** Every message not marked as deleted, in order. */
@@ -68,13 +70,15 @@ export class Maildrop {
   }
 
   markDeleted(number: number): void {
-    this.entry(number);
+    const entry = this.entry(number);
     this.#deleted.add(number);
+    this.#deletedSize += entry.meta.size;
   }
 
   /** RSET: every mark goes. */
   unmarkAll(): void {
     this.#deleted.clear();
+    this.#deletedSize = 0;
   }
 
   /** RETR sent this message (for retention: first download time, recorded at QUIT). */

@@ -12,10 +12,10 @@ export type Pop3Reply =
   | { kind: 'listing'; text: string; lines: string[] }
   /**
    * `+OK text`, the message dot-stuffed (all of it, or the header and `bodyLines` lines), `.`.
-   * `onSent` runs once the response is queued in full; `whole` tells whether every octet of
-   * the message (`size`) went out.
+   * `body` is a stream, or the whole message when it is small. `onSent` runs once the response
+   * is queued in full; `whole` tells whether every octet of the message (`size`) went out.
    */
-  | { kind: 'message'; text: string; body: Readable; size: number; bodyLines?: number; onSent?: (whole: boolean) => void }
+  | { kind: 'message'; text: string; body: Readable | Buffer; size: number; bodyLines?: number; onSent?: (whole: boolean) => void }
   /** `+OK text`, then the TLS handshake (RFC 2595 4). */
   | { kind: 'startTls'; text: string };
 

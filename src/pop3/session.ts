@@ -277,8 +277,9 @@ export class Session {
   async #sendMessage(reply: Extract<Pop3Reply, { kind: 'message' }>): Promise<void> {
     const encoder = new MessageEncoder(reply.bodyLines === undefined ? {} : { bodyLines: reply.bodyLines });
     this.#queue(encodeOk(reply.text));
+    const chunks: AsyncIterable<Buffer> | Iterable<Buffer> = Buffer.isBuffer(reply.body) ? [reply.body] : (reply.body as AsyncIterable<Buffer>);
     try {
-      for await (const chunk of reply.body as AsyncIterable<Buffer>) {
+      for await (const chunk of chunks) {
         const out = encoder.push(chunk);
         if (out.length > 0) this.#queue(out);
         if (this.#outgoingBytes >= WRITE_BATCH) await this.#flush();
@@ -290,7 +291,7 @@ export class Session {
       this.log.error({ err: error }, 'reading a message failed during RETR/TOP');
       throw new SessionEnd('message read failed');
     } finally {
-      reply.body.destroy();
+      if (!Buffer.isBuffer(reply.body)) reply.body.destroy();
     }
     this.#queue(encoder.end());
     reply.onSent?.(encoder.consumed >= reply.size);

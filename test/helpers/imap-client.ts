@@ -216,7 +216,8 @@ export interface ImapTestServer extends TestServer {
 export async function startImapServer(t: TestContext, options: TestServerOptions & { plaintextLogin?: boolean } = {}): Promise<ImapTestServer> {
   const plaintext = options.plaintextLogin ?? true;
   const toml = [options.toml ?? '', plaintext ? '[auth]\nallow_plaintext_on_loopback = true' : ''].join('\n');
-  const server = await startTestServer(t, { listeners: ['imap', 'imaps', 'smtp'], ...options, toml });
+  // Production defaults for SASL: CRAM-MD5/SCRAM-SHA-256 not advertised (docs/auth.md).
+  const server = await startTestServer(t, { listeners: ['imap', 'imaps', 'smtp'], defaultMechanisms: true, ...options, toml });
   await server.addDomain('example.test');
   await server.addUser(USER, PASSWORD);
   const clients: ImapTestClient[] = [];

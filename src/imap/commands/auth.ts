@@ -3,13 +3,16 @@
  * SASL through the shared auth/ module and failures throttled (docs/auth.md).
  * @module
  */
-import { checkPassword, PLAINTEXT_MECHANISMS, startSasl } from '../../auth/index.js';
-import type { SaslStep } from '../../auth/index.js';
+import { checkPassword, startSasl, UnsupportedMechanismError } from '../../auth/index.js';
+import type { SaslExchange, SaslStep } from '../../auth/index.js';
 import { ConnectionClosedError } from '../../net/connection.js';
 import { encode, ImapParseError, parseAuthResponseLine } from '../../wire/imap/index.js';
 import type { CommandOf, Completion } from '../dispatch.js';
 import { ImapBad, ImapNo } from '../errors.js';
 import type { ImapSession } from '../session.js';
+
+/** Mechanisms whose client messages carry a reusable credential. */
+const CLEARTEXT_CREDENTIALS: ReadonlySet<string> = new Set(['PLAIN', 'LOGIN', 'OAUTHBEARER', 'XOAUTH2']);
 
 /**
  * Command: STARTTLS (RFC 3501 6.2.1, RFC 2595 3.1)
@@ -55,13 +58,19 @@ export async function cmdLogin(session: ImapSession, command: CommandOf<'LOGIN'>
  */
 export async function cmdAuthenticate(session: ImapSession, command: CommandOf<'AUTHENTICATE'>): Promise<Completion> {
   const mechanism = command.mechanism;
-  if (!session.mechanisms().includes(mechanism)) {
-    if (PLAINTEXT_MECHANISMS.has(mechanism as never) && !session.plaintextAuthAllowed) {
-      throw new ImapNo('PRIVACYREQUIRED', `${mechanism} is disabled until TLS is active (STARTTLS)`);
-    }
-    throw new ImapNo('CANNOT', `Unsupported authentication mechanism ${mechanism.slice(0, 40)}`);
+  // Passwords and bearer tokens never travel in the clear (RFC 8314, RFC 7628 3).
+  if (CLEARTEXT_CREDENTIALS.has(mechanism) && !session.plaintextAuthAllowed) {
+    throw new ImapNo('PRIVACYREQUIRED', `${mechanism} is disabled until TLS is active (STARTTLS)`);
   }
-  const exchange = startSasl(mechanism, session.services.sasl);
+  let exchange: SaslExchange;
+  try {
+    // Any mechanism the engine can serve is accepted, advertised or not (CRAM-MD5 and
+    // SCRAM-SHA-256 are advertised only with auth.secret_mechanisms, docs/auth.md).
+    exchange = startSasl(mechanism, session.services.sasl);
+  } catch (error) {
+    if (error instanceof UnsupportedMechanismError) throw new ImapNo('CANNOT', `Unsupported authentication mechanism ${mechanism.slice(0, 40)}`);
+    throw error;
+  }
   let step: SaslStep = await exchange.step(command.initialResponse);
   while ('challenge' in step) {
     await session.send(encode.continuationBase64(step.challenge));

@@ -35,6 +35,7 @@ export async function cmdDelete(session: ImapSession, command: CommandOf<'DELETE
   if (mailbox === null) throw new ImapNo('NONEXISTENT', 'No such mailbox');
   if (state.kind === 'selected' && state.mailbox.mailboxId === mailbox.id) {
     session.state = { kind: 'authenticated', user: state.user };
+    session.savedSearch = null;
     await session.send(encode.untaggedStatus('OK', 'CLOSED', 'Mailbox closed before deletion'));
   }
   await storeCall(() => session.store.deleteMailbox(state.user.accountId, mailbox.name));

@@ -30,6 +30,8 @@ export async function cmdSelect(session: ImapSession, command: CommandOf<'SELECT
     session.state = { kind: 'authenticated', user: state.user };
     await session.send(encode.untaggedStatus('OK', 'CLOSED', 'Previous mailbox closed'));
   }
+  // RFC 5182 2.1: the saved search result is reset whenever a mailbox is (de)selected.
+  session.savedSearch = null;
   if (command.condstore) session.condstore = true;
   const user = state.user;
   const mailbox = await storeCall(() => session.store.getMailbox(user.accountId, command.mailbox));
@@ -74,6 +76,7 @@ async function quickResync(session: ImapSession, state: SelectedState, params: Q
 export async function cmdClose(session: ImapSession, _command: CommandOf<'CLOSE'>, state: SelectedState): Promise<Completion> {
   const view = state.mailbox;
   session.state = { kind: 'authenticated', user: state.user };
+  session.savedSearch = null;
   if (view.readOnly) return;
   const doomed = await deletedUids(session, state, null);
   if (doomed.length > 0) await storeCall(() => session.store.expunge(view.accountId, view.mailboxId, doomed));
@@ -86,6 +89,7 @@ export async function cmdClose(session: ImapSession, _command: CommandOf<'CLOSE'
  */
 export async function cmdUnselect(session: ImapSession, _command: CommandOf<'UNSELECT'>, state: SelectedState): Promise<Completion> {
   session.state = { kind: 'authenticated', user: state.user };
+  session.savedSearch = null;
   return Promise.resolve();
 }
 

@@ -28,7 +28,8 @@ export const list: CommandSpec<'LIST'> = {
     }
     const lines: string[] = [];
     for (const entry of maildrop.live()) lines.push(`${entry.number} ${entry.meta.size}`);
-    return listing(`${maildrop.count} message${maildrop.count === 1 ? '' : 's'} (${maildrop.size} octets)`, lines);
+    const count = maildrop.count;
+    return listing(`${count} message${count === 1 ? '' : 's'} (${maildrop.size} octets)`, lines);
   },
 };
 

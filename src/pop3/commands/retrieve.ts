@@ -41,9 +41,13 @@ export const top: CommandSpec<'TOP'> = {
   },
 };
 
-async function openBody(session: Session, entry: MaildropEntry): Promise<Readable> {
+/** Up to this size a message is read in one piece (fewer I/O round trips); larger ones stream. */
+const READ_WHOLE_LIMIT = 256 * 1024;
+
+async function openBody(session: Session, entry: MaildropEntry): Promise<Readable | Buffer> {
+  const { store } = session.services;
   try {
-    return await session.services.store.openMessage(entry.meta);
+    return entry.meta.size <= READ_WHOLE_LIMIT ? await store.readMessage(entry.meta) : await store.openMessage(entry.meta);
   } catch (error) {
     if (error instanceof StoreError && error.code === 'notFound') throw Pop3Errors.expunged(entry.number);
     throw error;
