@@ -77,7 +77,8 @@ test('built-in defaults: every limit, storage, auth, log and shutdown value', (t
   });
   assert.deepEqual(config.tls, { cert: null, key: null });
   assert.deepEqual(config.storage, { backend: 'sqlite', url: '' });
-  assert.deepEqual(config.auth, { allowPlaintextOnLoopback: false, oauth: [] });
+  assert.deepEqual(config.auth, { allowPlaintextOnLoopback: false, secretMechanisms: false, oauth: [] });
+  assert.deepEqual(config.smtp, { bareLineEndings: 'reject', greetingDelay: 0 });
   assert.deepEqual(config.log, { level: 'info' });
   assert.equal(config.shutdownTimeout, 10);
 });
@@ -309,4 +310,16 @@ test('mailhaven.example.toml: loads as is, and with every key uncommented gives 
     { issuer: 'https://login.example.org', audience: 'mail.example.org', jwksFile: join(dir, 'jwks.json'), jwksUrl: null },
   ]);
   assert.deepEqual(all.tls, { cert: '/etc/letsencrypt/live/mail.example.org/fullchain.pem', key: '/etc/letsencrypt/live/mail.example.org/privkey.pem' });
+});
+
+test('[smtp] bare_line_endings and greeting_delay: values and errors', (t) => {
+  const dir = tempDir(t);
+  const file = join(dir, 'mailhaven.toml');
+  writeFileSync(file, '[smtp]\nbare_line_endings = "normalize"\ngreeting_delay = "3s"\n');
+  const config = loadConfig({ configPath: file, env: {}, cwd: dir, uid: 0 });
+  assert.deepEqual(config.smtp, { bareLineEndings: 'normalize', greetingDelay: 3 });
+  writeFileSync(file, '[smtp]\nbare_line_endings = "allow"\n');
+  assert.throws(() => loadConfig({ configPath: file, env: {}, cwd: dir, uid: 0 }), {
+    message: `${file}: smtp.bare_line_endings: expected one of "reject", "normalize", got "allow"`,
+  });
 });

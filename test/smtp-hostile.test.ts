@@ -87,7 +87,7 @@ for (const [name, sequence] of SMUGGLING_SEQUENCES) {
 }
 
 test('smuggling, DATA, with bare LF normalised by configuration: text lines are fixed, dot lines still refused', async (t) => {
-  const server = await setup(t, { protocols: { smtp: { bareLineEndings: 'normalize' } } });
+  const server = await setup(t, { toml: '[smtp]\nbare_line_endings = "normalize"\n' });
   const client = await inTransaction(t, server);
   expectCode(await client.command('DATA'), '354');
   client.write(smuggledPayload('\ntext\nmore\r\n'));
@@ -130,7 +130,7 @@ test('smuggling, BDAT: bare LF and bare CR in a chunk are refused; the chunk is 
 });
 
 test('smuggling, BDAT with normalisation: bare LF becomes CRLF, also across chunks', async (t) => {
-  const server = await setup(t, { protocols: { smtp: { bareLineEndings: 'normalize' } } });
+  const server = await setup(t, { toml: '[smtp]\nbare_line_endings = "normalize"\n' });
   const client = await inTransaction(t, server);
   client.write('BDAT 15\r\nSubject: x\n\nab\r');
   expectCode(await client.read(), '250 2.0.0');
@@ -173,7 +173,7 @@ test('STARTTLS: a client that sends garbage instead of a handshake is dropped', 
 // --- talking out of turn --------------------------------------------------------------------
 
 test('a client that talks before the greeting gets 554 5.5.0 and is cut off', async (t) => {
-  const server = await setup(t, { protocols: { smtp: { greetingDelayMs: 400 } } });
+  const server = await setup(t, { toml: '[smtp]\ngreeting_delay = "1s"\n' });
   const transcript = await rawExchange(server.port('smtp'), 'EHLO early.example\r\nMAIL FROM:<a@b.example>\r\n');
   assert.equal(transcript, '554 5.5.0 Protocol error: commands sent before their reply (pipelining not negotiated)\r\n');
   // A patient client is greeted after the delay.

@@ -153,6 +153,10 @@ function buildConfig(parsed: ConfigFile, ctx: BuildContext): Config {
       oauth,
     },
     limits: buildLimits(parsed.limits),
+    smtp: {
+      bareLineEndings: parsed.smtp?.bare_line_endings ?? 'reject',
+      greetingDelay: parsed.smtp?.greeting_delay ?? 0,
+    },
     log: { level: parsed.log?.level ?? DEFAULT_LOG_LEVEL },
     shutdownTimeout: parsed.shutdown_timeout ?? DEFAULT_SHUTDOWN_TIMEOUT,
   };

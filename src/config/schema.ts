@@ -135,6 +135,12 @@ export const configFileSchema = z.strictObject({
       mime_parts: positiveCount,
     })
     .optional(),
+  smtp: z
+    .strictObject({
+      bare_line_endings: oneOf(['reject', 'normalize']),
+      greeting_delay: leaf('a duration like 0s, 3s or 1m', atLeast(0, parseDuration)),
+    })
+    .optional(),
   log: z
     .strictObject({
       level: oneOf(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']),

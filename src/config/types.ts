@@ -87,6 +87,18 @@ export interface Config {
     oauth: OAuthIssuer[];
   };
   limits: Limits;
+  smtp: {
+    /**
+     * Bare CR or LF inside DATA/BDAT: "reject" answers 550 5.6.11 after the message (no SMTP
+     * smuggling), "normalize" turns them into CRLF.
+     */
+    bareLineEndings: 'reject' | 'normalize';
+    /**
+     * Seconds the MX listener (listen.smtp) waits before its greeting; a client that talks
+     * first is refused (554 5.5.0), as spam bots do. 0 greets at once.
+     */
+    greetingDelay: number;
+  };
   log: {
     level: 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal' | 'silent';
   };
