@@ -14,11 +14,9 @@ import type { Sql } from './db.js';
 import { insertMailbox } from './mailboxes.js';
 import { dropMessagesOfMailboxes } from './messages.js';
 import type { AccountRow, DomainRow } from './rows.js';
-import { toAccount, toDomain } from './rows.js';
+import { ACCOUNT_COLUMNS, toAccount, toDomain } from './rows.js';
 import type { Tx } from './tx.js';
 
-const ACCOUNT_COLUMNS =
-  'id, address, domain_id, password_hash, quota_bytes, quota_messages, used_bytes, used_messages, modseq, secret_enc, created_at';
 
 
 // ---- reads -------------------------------------------------------------------------------------

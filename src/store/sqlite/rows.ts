@@ -1,144 +1,16 @@
-/** Row shapes of the SQLite schema and their conversion to the MailStore types. */
-import type { Account, Change, Domain, Mailbox, MessageMeta, SpecialUse } from '../types.js';
+/**
+ * SQLite rows: the shared row shapes and conversions (../rows.ts), with keywords as JSON text
+ * and the change-log row with its own ids.
+ */
+import type { ChangeRow as SharedChangeRow, MessageRow as SharedMessageRow } from '../rows.js';
 
-export interface DomainRow {
-  id: number;
-  name: string;
-  created_at: number;
-}
+export * from '../rows.js';
 
-export interface AccountRow {
-  id: number;
-  address: string;
-  domain_id: number;
-  password_hash: string;
-  quota_bytes: number | null;
-  quota_messages: number | null;
-  used_bytes: number;
-  used_messages: number;
-  modseq: number;
-  secret_enc: string | null;
-  created_at: number;
-}
-
-export interface MailboxRow {
-  id: number;
-  account_id: number;
-  name: string;
-  uidvalidity: number;
-  uidnext: number;
-  highest_modseq: number;
-  special_use: string | null;
-  message_count: number;
-  unseen_count: number;
-  total_size: number;
-}
-
-export interface MessageRow {
-  id: number;
-  mailbox_id: number;
-  uid: number;
-  modseq: number;
-  flags: number;
+export interface MessageRow extends SharedMessageRow {
   keywords: string;
-  internal_date: number;
-  size: number;
-  blob_hash: string;
-  prefix: Buffer | null;
 }
 
-export interface ChangeRow {
+export interface ChangeRow extends SharedChangeRow {
   id: number;
   account_id: number;
-  modseq: number;
-  kind: Change['kind'];
-  mailbox_id: number | null;
-  uid: number | null;
-  data: string | null;
-}
-
-export const MESSAGE_COLUMNS = 'id, mailbox_id, uid, modseq, flags, keywords, internal_date, size, blob_hash, prefix';
-export const MAILBOX_COLUMNS =
-  'id, account_id, name, uidvalidity, uidnext, highest_modseq, special_use, message_count, unseen_count, total_size';
-
-export function toDomain(row: DomainRow): Domain {
-  return { id: row.id, name: row.name, createdAt: new Date(row.created_at) };
-}
-
-export function toAccount(row: AccountRow): Account {
-  return {
-    id: row.id,
-    address: row.address,
-    domainId: row.domain_id,
-    passwordHash: row.password_hash,
-    quotaBytes: row.quota_bytes,
-    quotaMessages: row.quota_messages,
-    usedBytes: row.used_bytes,
-    usedMessages: row.used_messages,
-    createdAt: new Date(row.created_at),
-  };
-}
-
-export function toMailbox(row: MailboxRow): Mailbox {
-  return {
-    id: row.id,
-    accountId: row.account_id,
-    name: row.name,
-    uidValidity: row.uidvalidity,
-    uidNext: row.uidnext,
-    highestModseq: row.highest_modseq,
-    specialUse: row.special_use as SpecialUse | null,
-    messageCount: row.message_count,
-    unseenCount: row.unseen_count,
-    totalSize: row.total_size,
-  };
-}
-
-export function toMessageMeta(row: MessageRow): MessageMeta {
-  return {
-    id: row.id,
-    mailboxId: row.mailbox_id,
-    uid: row.uid,
-    modseq: row.modseq,
-    flags: row.flags,
-    keywords: parseKeywords(row.keywords),
-    internalDate: new Date(row.internal_date),
-    size: row.size,
-    blobHash: row.blob_hash,
-  };
-}
-
-export function parseKeywords(json: string): string[] {
-  const value: unknown = JSON.parse(json);
-  return Array.isArray(value) ? value.filter((k): k is string => typeof k === 'string') : [];
-}
-
-interface ChangeData {
-  flags?: number;
-  keywords?: string[];
-  name?: string;
-  oldName?: string;
-  deleted?: boolean;
-}
-
-export function toChange(row: ChangeRow): Change {
-  const data = (row.data === null ? {} : JSON.parse(row.data)) as ChangeData;
-  const mailboxId = row.mailbox_id ?? 0;
-  const uid = row.uid ?? 0;
-  switch (row.kind) {
-    case 'added':
-      return { kind: 'added', modseq: row.modseq, mailboxId, uid };
-    case 'flags':
-      return { kind: 'flags', modseq: row.modseq, mailboxId, uid, flags: data.flags ?? 0, keywords: data.keywords ?? [] };
-    case 'expunged':
-      return { kind: 'expunged', modseq: row.modseq, mailboxId, uid };
-    case 'mailboxCreated':
-      return { kind: 'mailboxCreated', modseq: row.modseq, mailboxId, name: data.name ?? '' };
-    case 'mailboxRenamed':
-      return { kind: 'mailboxRenamed', modseq: row.modseq, mailboxId, name: data.name ?? '', oldName: data.oldName ?? '' };
-    case 'mailboxDeleted':
-      return { kind: 'mailboxDeleted', modseq: row.modseq, mailboxId, name: data.name ?? '' };
-    case 'account':
-      return { kind: 'account', modseq: row.modseq, deleted: data.deleted ?? false };
-  }
 }
