@@ -170,5 +170,18 @@ export function cliContext(io: CliIo): CliContext {
       }
     },
     serve: (configPath) => runServer(configPath, io),
+    async migrateToPostgres(configPath, url, onProgress) {
+      const config = loadConfig({ configPath, env: { ...io.env }, cwd: io.cwd });
+      if (config.storage.backend !== 'sqlite') {
+        throw new ConfigError(config.source, [{ key: 'storage.backend', reason: 'migrate copies a SQLite installation: point --config at the SQLite one' }]);
+      }
+      // Open and close the SQLite store once: it applies pending schema migrations first.
+      const bus = new LocalChangeBus();
+      const logger = createLogger({ level: 'warn', destination: new PrettyDestination(2) });
+      await (await openStore(config, bus, logger, { server: false })).close();
+      const { migrateSqliteToPostgres } = await import('./store/postgres/from-sqlite.js');
+      const report = await migrateSqliteToPostgres({ dataDir: config.dataDir, url, onProgress: (p) => onProgress(p.table, p.rows) });
+      return { ...report };
+    },
   };
 }

@@ -18,6 +18,11 @@ export interface CliContext {
   withStore<T>(configPath: string | undefined, run: (session: StoreSession) => Promise<T>): Promise<T>;
   /** Runs the server until it is stopped by a signal. */
   serve(configPath: string | undefined): Promise<void>;
+  /**
+   * Copies the configured SQLite installation into PostgreSQL at `url` (ids, UIDs, UIDVALIDITY,
+   * MODSEQ kept); returns rows copied per table. Implemented in src/compose.ts.
+   */
+  migrateToPostgres(configPath: string | undefined, url: string, onProgress: (table: string, rows: number) => void): Promise<Record<string, number>>;
 }
 
 /** Options every command accepts (commander's merged globals). */

@@ -6,6 +6,7 @@ import { Command } from 'commander';
 import type { CliContext } from './context.js';
 import { registerAliasCommands } from './commands/alias.js';
 import { registerBackupCommands } from './commands/backup.js';
+import { registerMigrateCommand } from './commands/migrate.js';
 import { registerDoctorCommand } from './commands/doctor.js';
 import { registerDomainCommands } from './commands/domain.js';
 import { registerExportCommand } from './commands/export.js';
@@ -45,6 +46,7 @@ export function buildProgram(ctx: CliContext, version: string): Command {
   registerSendmailCommand(program, ctx);
   registerDoctorCommand(program, ctx);
   registerBackupCommands(program, ctx);
+  registerMigrateCommand(program, ctx);
   registerExportCommand(program, ctx);
   return program;
 }
