@@ -323,3 +323,20 @@ test('[smtp] bare_line_endings and greeting_delay: values and errors', (t) => {
     message: `${file}: smtp.bare_line_endings: expected one of "reject", "normalize", got "allow"`,
   });
 });
+
+test('[mta_sts] and [client]: values, defaults and errors', (t) => {
+  const dir = tempDir(t);
+  const file = join(dir, 'mailhaven.toml');
+  writeFileSync(file, '');
+  const plain = loadConfig({ configPath: file, env: {}, cwd: dir, uid: 0 });
+  assert.equal(plain.mtaSts, null);
+  assert.deepEqual(plain.client, { hostname: null, ports: {} });
+  writeFileSync(file, '[mta_sts]\nmode = "testing"\n[client]\nhostname = "mail.example.org"\nports = { imaps = 993 }\n');
+  const set = loadConfig({ configPath: file, env: {}, cwd: dir, uid: 0 });
+  assert.deepEqual(set.mtaSts, { mode: 'testing', mx: [], maxAge: 604800 });
+  assert.deepEqual(set.client, { hostname: 'mail.example.org', ports: { imaps: 993 } });
+  writeFileSync(file, '[client]\nports = { imaps = 99999 }\n');
+  assert.throws(() => loadConfig({ configPath: file, env: {}, cwd: dir, uid: 0 }), {
+    message: `${file}: client.ports.imaps: expected a port number from 1 to 65535, got 99999`,
+  });
+});

@@ -423,6 +423,19 @@ test('MTA-STS: 404 when not configured; the RFC 8461 policy as text/plain when i
   assert.equal(text, 'version: STSv1\r\nmode: testing\r\nmx: mx1.example.org\r\nmx: *.example.net\r\nmax_age: 31557600\r\n');
 });
 
+test('[mta_sts] and [client] from the config file reach the policy and the autoconfig documents', async (t) => {
+  const server = await startTestServer(t, {
+    listeners: ['http'],
+    toml: '[mta_sts]\nmode = "enforce"\nmx = ["mx.example.org"]\nmax_age = "1d"\n[client]\nhostname = "mail.example.org"\nports = { imaps = 993, submissions = 465 }\n',
+  });
+  await server.addDomain('example.org');
+  const policy = await get(server, '/.well-known/mta-sts.txt', { Host: 'mta-sts.example.org' });
+  assert.equal(policy.body, 'version: STSv1\r\nmode: enforce\r\nmx: mx.example.org\r\nmax_age: 86400\r\n');
+  const xml = (await get(server, '/mail/config-v1.1.xml?emailaddress=alice%40example.org')).body;
+  assert.ok(xml.includes('<hostname>mail.example.org</hostname>'), xml);
+  assert.ok(xml.includes('<port>993</port>') && xml.includes('<port>465</port>'), xml);
+});
+
 // ---- independent parsers ---------------------------------------------------------------
 
 /**

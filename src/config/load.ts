@@ -153,6 +153,14 @@ function buildConfig(parsed: ConfigFile, ctx: BuildContext): Config {
       oauth,
     },
     limits: buildLimits(parsed.limits),
+    mtaSts:
+      parsed.mta_sts === undefined
+        ? null
+        : { mode: parsed.mta_sts.mode ?? 'testing', mx: parsed.mta_sts.mx ?? [], maxAge: parsed.mta_sts.max_age ?? 7 * 86_400 },
+    client: {
+      hostname: parsed.client?.hostname ?? null,
+      ports: Object.fromEntries(Object.entries(parsed.client?.ports ?? {}).filter(([, value]) => value !== undefined)),
+    },
     smtp: {
       bareLineEndings: parsed.smtp?.bare_line_endings ?? 'reject',
       greetingDelay: parsed.smtp?.greeting_delay ?? 0,

@@ -53,6 +53,9 @@ const path = leaf('a file or folder path', nonEmptyString);
 const size = leaf('a size like 50M', atLeast(1, parseSize));
 const duration = leaf('a duration like 30s, 5m or 1h', atLeast(1, parseDuration));
 const positiveCount = leaf('a whole number of at least 1', count);
+const port = leaf('a port number from 1 to 65535', (value) =>
+  typeof value === 'number' && Number.isInteger(value) && value >= 1 && value <= 65535 ? value : null,
+);
 
 /** A list of "host:port"; each bad entry is reported with its index. */
 const listenList = z.unknown().transform((value, ctx): ListenAddress[] | undefined => {
@@ -133,6 +136,30 @@ export const configFileSchema = z.strictObject({
       keywords_per_mailbox: positiveCount,
       nesting_depth: positiveCount,
       mime_parts: positiveCount,
+    })
+    .optional(),
+  mta_sts: z
+    .strictObject({
+      mode: oneOf(['enforce', 'testing', 'none']),
+      mx: z.array(z.string().min(1)).optional(),
+      max_age: duration,
+    })
+    .optional(),
+  client: z
+    .strictObject({
+      hostname,
+      ports: z
+        .strictObject({
+          smtp: port,
+          submission: port,
+          submissions: port,
+          imap: port,
+          imaps: port,
+          pop3: port,
+          pop3s: port,
+          http: port,
+        })
+        .optional(),
     })
     .optional(),
   smtp: z

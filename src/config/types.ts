@@ -87,6 +87,19 @@ export interface Config {
     oauth: OAuthIssuer[];
   };
   limits: Limits;
+  /** The MTA-STS policy served on listen.http (RFC 8461), or null when not configured. */
+  mtaSts: {
+    mode: 'enforce' | 'testing' | 'none';
+    /** MX host patterns; empty means [hostname]. */
+    mx: string[];
+    /** Seconds senders may cache the policy. */
+    maxAge: number;
+  } | null;
+  /** What autoconfig documents tell mail clients when it differs from the listeners (port forwarding). */
+  client: {
+    hostname: string | null;
+    ports: Partial<Record<ListenerName, number>>;
+  };
   smtp: {
     /**
      * Bare CR or LF inside DATA/BDAT: "reject" answers 550 5.6.11 after the message (no SMTP

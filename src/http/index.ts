@@ -76,8 +76,8 @@ export interface HttpServices {
 export function createHttpHandler(services: HttpServices, options: HttpHandlerOptions = {}): HttpHandler {
   const { store, config, logger, metrics } = services;
   const now = services.now ?? Date.now;
-  const settings = clientSettings(config, options.client);
-  const mtaSts = mtaStsPolicy(options.mtaSts ?? null, settings.hostname);
+  const settings = clientSettings(config, options.client ?? configuredClient(config));
+  const mtaSts = mtaStsPolicy(options.mtaSts !== undefined ? options.mtaSts : configuredMtaSts(config), settings.hostname);
   const tokens = new TokenOperations(store, { now, onTouchError: (err) => logger.warn({ err }, 'recording an admin token use failed') });
   const admin = new AdminOperations({ store });
   const pop3 = new Pop3AdminOperations({ store, secretKey: () => loadOrCreateSecretKey(join(config.dataDir, 'secret.key')) });
@@ -95,6 +95,16 @@ export function createHttpHandler(services: HttpServices, options: HttpHandlerOp
 /** The `http` listener's factory for src/compose.ts. */
 export function httpHandlerFactory(metrics: Metrics, exposition: MetricsExposition | null, options: HttpHandlerOptions = {}): HandlerFactory {
   return (ctx) => createHttpHandler({ store: ctx.store, config: ctx.config, logger: ctx.logger, metrics, exposition }, options);
+}
+
+function configuredClient(config: Config): ClientSettingsOverrides {
+  return { ...(config.client.hostname === null ? {} : { hostname: config.client.hostname }), ports: config.client.ports };
+}
+
+function configuredMtaSts(config: Config): MtaStsSettings | null {
+  const policy = config.mtaSts;
+  if (policy === null) return null;
+  return { mode: policy.mode, maxAgeSeconds: policy.maxAge, ...(policy.mx.length > 0 ? { mx: policy.mx } : {}) };
 }
 
 function mtaStsPolicy(settings: MtaStsSettings | null, hostname: string): MtaStsPolicy | null {
