@@ -17,7 +17,7 @@ import { PrettyDestination, createLogger } from './log/index.js';
 import type { Logger } from './log/index.js';
 import type { HttpHandlerOptions } from './http/index.js';
 import type { ImapHandlerOptions } from './imap/index.js';
-import type { MetricsProtocol, PrometheusMetrics } from './metrics/index.js';
+import type { Metrics, MetricsProtocol, PrometheusMetrics } from './metrics/index.js';
 import type { Pop3HandlerOptions } from './pop3/index.js';
 import type { HandlerRegistry, ServerContext } from './server.js';
 import type { SmtpHandlerOptions, SmtpListenerName } from './smtp/index.js';
@@ -102,12 +102,16 @@ export async function protocolHandlers(sharedAuth: SharedAuth, options: Protocol
   const { PrometheusMetrics, countAuthFailures, instrumentHandlers } = await import('./metrics/index.js');
   const metrics = options.metrics ?? new PrometheusMetrics();
   // Each protocol sees the one shared throttle through a wrapper that counts its failed logins.
-  const authFor = (protocol: MetricsProtocol): SharedAuth => ({ ...sharedAuth, throttle: countAuthFailures(sharedAuth.throttle, metrics, protocol) });
+  const authFor = (protocol: MetricsProtocol): SharedAuth & { metrics: Metrics } => ({
+    ...sharedAuth,
+    throttle: countAuthFailures(sharedAuth.throttle, metrics, protocol),
+    metrics,
+  });
   const auth = authFor('smtp'); // what the SMTP factory below uses
   const { SmtpHandler, sessionSettings } = await import('./smtp/index.js');
   const smtp = (listener: SmtpListenerName) => (ctx: ServerContext) =>
     new SmtpHandler(
-      { store: ctx.store, sasl: auth.sasl, throttle: auth.throttle, tls: ctx.tls, logger: ctx.logger },
+      { store: ctx.store, sasl: auth.sasl, throttle: auth.throttle, metrics: auth.metrics, tls: ctx.tls, logger: ctx.logger },
       sessionSettings(ctx.config, listener, options.smtp),
     );
   const { imapHandlerFactories } = await import('./imap/index.js');

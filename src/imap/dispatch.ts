@@ -20,6 +20,10 @@ import { cmdSearch } from './commands/search.js';
 import { cmdCheck, cmdClose, cmdSelect, cmdUnselect } from './commands/select.js';
 import { cmdStatus } from './commands/status.js';
 import { cmdStore } from './commands/store.js';
+import { noopMetrics } from '../metrics/noop.js';
+import type { CommandResult } from '../metrics/types.js';
+import { StoreError } from '../store/types.js';
+import { ImapBad, ImapNo } from './errors.js';
 import type { ImapSession } from './session.js';
 import type { AuthenticatedState, LoggedInState, NotAuthenticatedState, SelectedState, SessionState } from './state.js';
 
@@ -90,9 +94,27 @@ export function commandSpec<N extends ImapCommandName>(name: N): CommandSpec<Com
   return COMMANDS[name];
 }
 
-/** Runs a handler with the state the gate has checked (the table's types guarantee the match). */
-export function runHandler(spec: CommandSpec<never>, session: ImapSession, command: ImapCommand, state: SessionState): Promise<Completion> {
-  return (spec.run as unknown as Handler<ImapCommand, SessionState>)(session, command, state);
+/**
+ * Runs a handler with the state the gate has checked (the table's types guarantee the match),
+ * and counts the command once by name (a fixed union) and tagged status.
+ */
+export async function runHandler(spec: CommandSpec<never>, session: ImapSession, command: ImapCommand, state: SessionState): Promise<Completion> {
+  const metrics = session.services.metrics ?? noopMetrics;
+  try {
+    const completion = await (spec.run as unknown as Handler<ImapCommand, SessionState>)(session, command, state);
+    metrics.command('imap', command.name, completion?.status === 'NO' ? 'no' : 'ok');
+    return completion;
+  } catch (error) {
+    metrics.command('imap', command.name, resultOfError(error));
+    throw error;
+  }
+}
+
+/** How ./session.ts answers a thrown error: ImapNo and store errors → NO, ImapBad → BAD. */
+function resultOfError(error: unknown): CommandResult {
+  if (error instanceof ImapNo || error instanceof StoreError) return 'no';
+  if (error instanceof ImapBad) return 'bad';
+  return 'error';
 }
 
 export function isAllowedIn(spec: CommandSpec<never>, state: SessionState): boolean {

@@ -18,6 +18,7 @@ import { createSearchEngine, TextCache } from './search/index.js';
 import type { EvaluateSearch } from './search/types.js';
 import { ImapSession } from './session.js';
 import type { ImapServices, ImapSettings } from './types.js';
+import type { Metrics } from '../metrics/types.js';
 
 /** Overrides for tests and tuning; everything else comes from the configuration. */
 export interface ImapHandlerOptions {
@@ -86,6 +87,7 @@ export class ImapHandler implements ConnectionHandler {
 export interface ImapAuth {
   sasl: SaslContext;
   throttle: AuthThrottle;
+  metrics?: Metrics;
 }
 
 /** Factories for the `imap` and `imaps` listeners, sharing one set of IMAP-wide services. */
@@ -98,7 +100,7 @@ export function imapHandlerFactories(auth: ImapAuth, options: ImapHandlerOptions
       search: createSearchEngine({ textCache: new TextCache({ maxBytes: options.searchCacheBytes ?? 64 * 1024 * 1024 }) }),
       structures: new StructureCache(options.structureCacheBytes ?? 64 * 1024 * 1024),
     };
-    const services: ImapServices = { store: ctx.store, bus: ctx.bus, sasl: auth.sasl, throttle: auth.throttle, tls: ctx.tls, logger: ctx.logger, ...shared };
+    const services: ImapServices = { store: ctx.store, bus: ctx.bus, sasl: auth.sasl, throttle: auth.throttle, ...(auth.metrics ? { metrics: auth.metrics } : {}), tls: ctx.tls, logger: ctx.logger, ...shared };
     return new ImapHandler(services, imapSettings(ctx.config, options));
   };
   return { imap: factory, imaps: factory };

@@ -12,9 +12,12 @@ import type { AccountSessions } from './account-sessions.js';
 import type { StructureCache } from './fetch/structure-cache.js';
 import type { RecentRegistry } from './recent.js';
 import type { EvaluateSearch } from './search/types.js';
+import type { Metrics } from '../metrics/types.js';
 
 export interface ImapServices {
   store: MailStore;
+  /** Counters for /metrics (commands by name and result); none in unit tests. */
+  metrics?: Metrics;
   bus: ChangeBus;
   sasl: SaslContext;
   /** One throttle for SMTP, IMAP and POP3 (docs/auth.md). */

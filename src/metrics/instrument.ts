@@ -107,7 +107,7 @@ function countingHandler(inner: ConnectionHandler, metrics: Metrics): Connection
 
 /** The shared throttle as one protocol sees it: each recorded failure is counted for that protocol. */
 export function countAuthFailures(throttle: AuthThrottle, metrics: Metrics, protocol: MetricsProtocol): AuthThrottle {
-  return {
+  const counted: AuthThrottle = {
     delayFor: (ip, account) => throttle.delayFor(ip, account),
     recordFailure: (ip, account) => {
       metrics.authFailure(protocol);
@@ -115,6 +115,7 @@ export function countAuthFailures(throttle: AuthThrottle, metrics: Metrics, prot
     },
     recordSuccess: (ip, account) => throttle.recordSuccess(ip, account),
   };
+  return counted;
 }
 
 /** Entries read per scrape at most: the gauges say "at least this many" beyond it. */

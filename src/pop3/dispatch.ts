@@ -19,6 +19,7 @@ import { pass, user } from './commands/user-pass.js';
 import { Pop3Errors } from './errors.js';
 import type { Pop3Reply } from './reply.js';
 import type { Session } from './session.js';
+import { noopMetrics } from '../metrics/noop.js';
 
 const TABLE: { readonly [V in Pop3Verb]: CommandSpec<V> } = {
   USER: user,
@@ -38,7 +39,20 @@ const TABLE: { readonly [V in Pop3Verb]: CommandSpec<V> } = {
   QUIT: quit,
 };
 
+/** Runs one command and counts it once, by verb (a fixed union): +OK → ok, -ERR → no. */
 export async function dispatch(session: Session, command: Pop3Command): Promise<Pop3Reply> {
+  const metrics = session.services.metrics ?? noopMetrics;
+  try {
+    const reply = await run(session, command);
+    metrics.command('pop3', command.verb, reply.kind === 'ok' ? 'ok' : 'no');
+    return reply;
+  } catch (error) {
+    metrics.command('pop3', command.verb, 'no');
+    throw error;
+  }
+}
+
+async function run(session: Session, command: Pop3Command): Promise<Pop3Reply> {
   // The mapped type of TABLE pairs each verb with the spec for that verb's command; TypeScript
   // cannot follow that correlation through the union, hence the cast.
   const spec = TABLE[command.verb] as unknown as CommandSpec<Pop3Verb>;

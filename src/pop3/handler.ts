@@ -20,6 +20,7 @@ import { RetentionScheduler, cachedShortestRetention } from './retention.js';
 import { COMMAND_LINE_LIMIT } from '../wire/pop3/index.js';
 import { Session, apopTimestamp } from './session.js';
 import type { Pop3Services, Pop3Settings } from './types.js';
+import type { Metrics } from '../metrics/types.js';
 
 /** RFC 1939 3: an inactivity timer "MUST be of at least 10 minutes' duration". */
 export const MIN_IDLE_TIMEOUT_MS = 10 * 60_000;
@@ -87,13 +88,14 @@ export interface Pop3Dependencies {
 }
 
 /** Builds the one POP3 handler of a server, with its locks and retention scheduler. */
-export function createPop3Handler(deps: Pop3Dependencies, auth: { sasl: SaslContext; throttle: AuthThrottle }, options: Pop3HandlerOptions = {}): Pop3Handler {
+export function createPop3Handler(deps: Pop3Dependencies, auth: { sasl: SaslContext; throttle: AuthThrottle; metrics?: Metrics }, options: Pop3HandlerOptions = {}): Pop3Handler {
   const locks = options.locks ?? new InProcessMaildropLocks();
   const logger = deps.logger.child({ component: 'pop3' });
   const services: Pop3Services = {
     store: deps.store,
     sasl: auth.sasl,
     throttle: auth.throttle,
+    ...(auth.metrics ? { metrics: auth.metrics } : {}),
     locks,
     expireBeforeLogin: cachedShortestRetention(deps.store),
     logger,
@@ -110,7 +112,7 @@ export function createPop3Handler(deps: Pop3Dependencies, auth: { sasl: SaslCont
  * The factories for src/compose.ts: both listeners get the same handler object (shared locks,
  * one retention scheduler, closed once by the listener set).
  */
-export function pop3HandlerFactories(auth: { sasl: SaslContext; throttle: AuthThrottle }, options: Pop3HandlerOptions = {}): { pop3: HandlerFactory; pop3s: HandlerFactory } {
+export function pop3HandlerFactories(auth: { sasl: SaslContext; throttle: AuthThrottle; metrics?: Metrics }, options: Pop3HandlerOptions = {}): { pop3: HandlerFactory; pop3s: HandlerFactory } {
   let handler: Pop3Handler | null = null;
   const factory = (ctx: ServerContext): ConnectionHandler => (handler ??= createPop3Handler(ctx, auth, options));
   return { pop3: factory, pop3s: factory };

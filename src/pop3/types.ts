@@ -7,9 +7,12 @@ import type { AuthThrottle, SaslContext } from '../auth/index.js';
 import type { Logger } from '../log/index.js';
 import type { MailStore } from '../store/types.js';
 import type { MaildropLocks } from './lock.js';
+import type { Metrics } from '../metrics/types.js';
 
 export interface Pop3Services {
   store: MailStore;
+  /** Counters for /metrics (commands by name and result); none in unit tests. */
+  metrics?: Metrics;
   /** One SASL context for all protocols; its `secrets` also serve APOP. */
   sasl: SaslContext;
   /** One throttle for SMTP, IMAP and POP3 (docs/auth.md). */

@@ -7,11 +7,14 @@ import type { AuthThrottle, SaslContext } from '../auth/index.js';
 import type { Logger } from '../log/index.js';
 import type { TlsManager } from '../net/tls.js';
 import type { MailStore } from '../store/types.js';
+import type { Metrics } from '../metrics/types.js';
 
 export type SmtpListenerName = 'smtp' | 'submission' | 'submissions';
 
 export interface SmtpServices {
   store: MailStore;
+  /** Counters for /metrics (commands, deliveries, rejections); none in unit tests. */
+  metrics?: Metrics;
   sasl: SaslContext;
   /** One throttle for SMTP, IMAP and POP3 (docs/auth.md). */
   throttle: AuthThrottle;
