@@ -12,65 +12,21 @@
 import type pg from 'pg';
 import type { PgBlobStore } from './blobs.js';
 import { rows, run } from './db.js';
+import { TrashSweeper } from '../trash-sweeper.js';
 
 const BATCH = 500;
 /** Still named by a message or queue row. */
 const REFERENCED = (hash: string): string =>
   `(EXISTS (SELECT 1 FROM messages WHERE blob_hash = ${hash}) OR EXISTS (SELECT 1 FROM queue WHERE blob_hash = ${hash}))`;
 
-export class PgBlobSweeper {
-  private timer: NodeJS.Timeout | null = null;
-  private soon: NodeJS.Immediate | null = null;
-  /** Hashes trashed by recent commits, swept soon without scanning the whole trash. */
-  private recent = new Set<string>();
-  private running: Promise<number> | null = null;
-  private stopped = false;
-
+export class PgBlobSweeper extends TrashSweeper {
   constructor(
     private readonly pool: pg.Pool,
     private readonly blobs: PgBlobStore,
-    private readonly intervalMs: number,
-    private readonly onError: (err: unknown) => void,
-  ) {}
-
-  start(): void {
-    if (this.intervalMs <= 0) return;
-    this.timer = setInterval(() => this.sweepInBackground(), this.intervalMs);
-    this.timer.unref();
-  }
-
-  /** After a commit that trashed these blobs: look at them soon. */
-  schedule(hashes: readonly string[]): void {
-    if (this.stopped) return;
-    for (const hash of hashes) this.recent.add(hash);
-    if (this.soon) return;
-    this.soon = setImmediate(() => {
-      this.soon = null;
-      if (this.running) {
-        const retry = (): void => this.schedule([]);
-        this.running.then(retry, retry);
-        return;
-      }
-      const batch = [...this.recent];
-      this.recent = new Set();
-      if (batch.length === 0) return;
-      this.track(this.sweepHashes(batch)).catch(this.onError);
-    });
-  }
-
-  async stop(): Promise<void> {
-    this.stopped = true;
-    if (this.timer) clearInterval(this.timer);
-    if (this.soon) clearImmediate(this.soon);
-    this.timer = null;
-    this.soon = null;
-    await this.running?.catch(() => 0);
-  }
-
-  /** One full pass over blob_trash; returns the number of blobs deleted. */
-  sweep(): Promise<number> {
-    if (this.running) return this.running.then(() => this.sweep());
-    return this.track(this.sweepAll());
+    intervalMs: number,
+    onError: (err: unknown) => void,
+  ) {
+    super(intervalMs, onError);
   }
 
   /**
@@ -93,20 +49,7 @@ export class PgBlobSweeper {
     }
   }
 
-  private track(work: Promise<number>): Promise<number> {
-    const tracked = work.finally(() => {
-      this.running = null;
-    });
-    this.running = tracked;
-    return tracked;
-  }
-
-  private sweepInBackground(): void {
-    if (this.stopped || this.running) return;
-    this.sweep().catch(this.onError);
-  }
-
-  private async sweepAll(): Promise<number> {
+  protected override async sweepAll(): Promise<number> {
     let removed = 0;
     let after = '';
     for (;;) {
@@ -120,7 +63,7 @@ export class PgBlobSweeper {
   }
 
   /** Sweeps the given trashed hashes; returns the number of blobs deleted. */
-  private async sweepHashes(hashes: readonly string[]): Promise<number> {
+  protected override async sweepHashes(hashes: readonly string[]): Promise<number> {
     const referenced = new Set(
       (await rows<{ h: string }>(this.pool, `SELECT h FROM unnest($1::text[]) AS h WHERE ${REFERENCED('h')}`, [[...hashes]])).map((r) => r.h),
     );

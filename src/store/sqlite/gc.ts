@@ -10,73 +10,20 @@
 import type { BlobStore } from '../blobs/types.js';
 import type { Committer } from './committer.js';
 import type { Sql } from './db.js';
+import { TrashSweeper } from '../trash-sweeper.js';
 
 const BATCH = 500;
 
-export class BlobSweeper {
-  private timer: NodeJS.Timeout | null = null;
-  private soon: NodeJS.Immediate | null = null;
-  /** Hashes trashed by recent commits, swept soon without scanning the whole trash. */
-  private recent = new Set<string>();
-  private running: Promise<number> | null = null;
-  private stopped = false;
-
+export class BlobSweeper extends TrashSweeper {
   constructor(
     private readonly sql: Sql,
     private readonly committer: Committer,
     private readonly blobs: BlobStore,
     private readonly graceMs: number,
-    private readonly intervalMs: number,
-    private readonly onError: (err: unknown) => void,
-  ) {}
-
-  start(): void {
-    if (this.intervalMs <= 0) return;
-    this.timer = setInterval(() => this.sweepInBackground(), this.intervalMs);
-    this.timer.unref();
-  }
-
-  /** After a commit that trashed these blobs: look at them soon (most are old and can go at once). */
-  schedule(hashes: readonly string[]): void {
-    if (this.stopped) return;
-    for (const hash of hashes) this.recent.add(hash);
-    if (this.soon) return;
-    this.soon = setImmediate(() => {
-      this.soon = null;
-      if (this.running) {
-        // A sweep is in progress; try again when it is done.
-        const retry = (): void => this.schedule([]);
-        this.running.then(retry, retry);
-        return;
-      }
-      const hashes = [...this.recent];
-      this.recent = new Set();
-      if (hashes.length === 0) return;
-      this.track(this.sweepHashes(hashes)).catch(this.onError);
-    });
-  }
-
-  async stop(): Promise<void> {
-    this.stopped = true;
-    if (this.timer) clearInterval(this.timer);
-    if (this.soon) clearImmediate(this.soon);
-    this.timer = null;
-    this.soon = null;
-    await this.running?.catch(() => 0);
-  }
-
-  /** One full pass over blob_trash; returns the number of blob files deleted. */
-  sweep(): Promise<number> {
-    if (this.running) return this.running.then(() => this.sweep());
-    return this.track(this.sweepAll());
-  }
-
-  private track(run: Promise<number>): Promise<number> {
-    const tracked = run.finally(() => {
-      this.running = null;
-    });
-    this.running = tracked;
-    return tracked;
+    intervalMs: number,
+    onError: (err: unknown) => void,
+  ) {
+    super(intervalMs, onError);
   }
 
   /** Deletes `hash` if nothing references it and it is stale; true when the file went. */
@@ -85,12 +32,7 @@ export class BlobSweeper {
     return (await this.blobs.removeIfStale(hash, this.graceMs)) === 'removed';
   }
 
-  private sweepInBackground(): void {
-    if (this.stopped || this.running) return;
-    this.sweep().catch(this.onError);
-  }
-
-  private async sweepAll(): Promise<number> {
+  protected override async sweepAll(): Promise<number> {
     let removed = 0;
     let after = '';
     for (;;) {
@@ -103,7 +45,7 @@ export class BlobSweeper {
   }
 
   /** Sweeps the given trashed hashes; returns the number of blob files deleted. */
-  private async sweepHashes(hashes: readonly string[]): Promise<number> {
+  protected override async sweepHashes(hashes: readonly string[]): Promise<number> {
     let removed = 0;
     const settled: string[] = [];
     for (const hash of hashes) {
