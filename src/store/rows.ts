@@ -4,7 +4,8 @@
  * SQLite and a text[] in PostgreSQL.
  * @module
  */
-import type { Account, Change, Domain, Mailbox, MessageMeta, SpecialUse } from './types.js';
+import type { QueueEntry, QueueRecipient } from '../queue/types.js';
+import type { Account, Change, DeliveryOutcome, Domain, Mailbox, MessageMeta, SpecialUse } from './types.js';
 
 export interface DomainRow {
   id: number;
@@ -148,4 +149,46 @@ export function toChange(row: ChangeRow): Change {
     case 'account':
       return { kind: 'account', modseq: row.modseq, deleted: data.deleted ?? false };
   }
+}
+
+export interface QueueRow {
+  id: number;
+  blob_hash: string;
+  size: number;
+  sender: string;
+  /** JSON text of QueueRecipient[]. */
+  recipients: string;
+  ret: string | null;
+  envid: string | null;
+  body: string | null;
+  /** 0/1 in SQLite, boolean in PostgreSQL. */
+  smtputf8: number | boolean;
+  submitter: string | null;
+  client_address: string;
+  created_at: number;
+  next_attempt_at: number;
+  attempts: number;
+}
+
+export function toQueueEntry(row: QueueRow): QueueEntry {
+  return {
+    id: row.id,
+    blobHash: row.blob_hash,
+    size: row.size,
+    sender: row.sender,
+    recipients: JSON.parse(row.recipients) as QueueRecipient[],
+    ret: row.ret as QueueEntry['ret'],
+    envid: row.envid,
+    body: row.body as QueueEntry['body'],
+    smtputf8: row.smtputf8 === true || row.smtputf8 === 1,
+    submitter: row.submitter,
+    clientAddress: row.client_address,
+    createdAt: new Date(row.created_at),
+    nextAttemptAt: new Date(row.next_attempt_at),
+    attempts: row.attempts,
+  };
+}
+
+export function isOverQuota(outcome: DeliveryOutcome | undefined): boolean {
+  return outcome !== undefined && !outcome.ok && outcome.reason === 'overQuota';
 }

@@ -7,28 +7,13 @@
  */
 import type { MessageIndex } from '../../mime/types.js';
 import type { CombinedDeliveryResult, LocalCopy, NewQueueEntry, QueueEntry, QueueRecipient } from '../../queue/types.js';
-import type { DeliveryOutcome, Id, StagedBlob } from '../types.js';
+import type { Id, StagedBlob } from '../types.js';
 import type { Queryable } from './db.js';
 import { rows } from './db.js';
 import { deliver } from './messages.js';
 import type { PgTx } from './tx.js';
-
-interface QueueRow {
-  id: number;
-  blob_hash: string;
-  size: number;
-  sender: string;
-  recipients: string;
-  ret: string | null;
-  envid: string | null;
-  body: string | null;
-  smtputf8: boolean;
-  submitter: string | null;
-  client_address: string;
-  created_at: number;
-  next_attempt_at: number;
-  attempts: number;
-}
+import { isOverQuota, toQueueEntry } from '../rows.js';
+import type { QueueRow } from '../rows.js';
 
 /**
  * Local copies and the queue entry in one transaction (OutboundQueueStore.deliverAndEnqueue).
@@ -91,27 +76,4 @@ export async function removeQueueEntry(tx: PgTx, id: Id): Promise<void> {
   if (!Number.isSafeInteger(id)) return;
   const hash = await tx.value<string>('DELETE FROM queue WHERE id = $1 RETURNING blob_hash', [id]);
   if (hash !== undefined) tx.dropBlobReference(hash);
-}
-
-function isOverQuota(outcome: DeliveryOutcome | undefined): boolean {
-  return outcome !== undefined && !outcome.ok && outcome.reason === 'overQuota';
-}
-
-function toQueueEntry(row: QueueRow): QueueEntry {
-  return {
-    id: row.id,
-    blobHash: row.blob_hash,
-    size: row.size,
-    sender: row.sender,
-    recipients: JSON.parse(row.recipients) as QueueRecipient[],
-    ret: row.ret as QueueEntry['ret'],
-    envid: row.envid,
-    body: row.body as QueueEntry['body'],
-    smtputf8: row.smtputf8,
-    submitter: row.submitter,
-    clientAddress: row.client_address,
-    createdAt: new Date(row.created_at),
-    nextAttemptAt: new Date(row.next_attempt_at),
-    attempts: row.attempts,
-  };
 }

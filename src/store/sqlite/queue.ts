@@ -6,27 +6,12 @@
  */
 import type { MessageIndex } from '../../mime/types.js';
 import type { CombinedDeliveryResult, LocalCopy, NewQueueEntry, QueueEntry, QueueRecipient } from '../../queue/types.js';
-import type { DeliveryOutcome, Id, StagedBlob } from '../types.js';
+import type { Id, StagedBlob } from '../types.js';
 import type { Sql } from './db.js';
 import { deliver } from './messages.js';
 import type { Tx } from './tx.js';
-
-interface QueueRow {
-  id: number;
-  blob_hash: string;
-  size: number;
-  sender: string;
-  recipients: string;
-  ret: string | null;
-  envid: string | null;
-  body: string | null;
-  smtputf8: number;
-  submitter: string | null;
-  client_address: string;
-  created_at: number;
-  next_attempt_at: number;
-  attempts: number;
-}
+import { isOverQuota, toQueueEntry } from '../rows.js';
+import type { QueueRow } from '../rows.js';
 
 /**
  * Local copies and the queue entry in one transaction (OutboundQueueStore.deliverAndEnqueue).
@@ -94,27 +79,4 @@ export function removeQueueEntry(tx: Tx, id: Id): void {
   if (hash === undefined) return;
   tx.sql.run('DELETE FROM queue WHERE id = ?', id);
   tx.dropBlobReference(hash);
-}
-
-function isOverQuota(outcome: DeliveryOutcome | undefined): boolean {
-  return outcome !== undefined && !outcome.ok && outcome.reason === 'overQuota';
-}
-
-function toQueueEntry(row: QueueRow): QueueEntry {
-  return {
-    id: row.id,
-    blobHash: row.blob_hash,
-    size: row.size,
-    sender: row.sender,
-    recipients: JSON.parse(row.recipients) as QueueRecipient[],
-    ret: row.ret as QueueEntry['ret'],
-    envid: row.envid,
-    body: row.body as QueueEntry['body'],
-    smtputf8: row.smtputf8 === 1,
-    submitter: row.submitter,
-    clientAddress: row.client_address,
-    createdAt: new Date(row.created_at),
-    nextAttemptAt: new Date(row.next_attempt_at),
-    attempts: row.attempts,
-  };
 }
