@@ -183,6 +183,25 @@ const MIGRATIONS: readonly string[] = [
     last_used_at bigint
   );
   `,
+  // 2: outbound delivery leases and DKIM keys (SQLite migration 7).
+  `
+  ALTER TABLE queue ADD COLUMN lease_owner text;
+  ALTER TABLE queue ADD COLUMN lease_until bigint;
+  ALTER TABLE queue ADD COLUMN last_error text;
+  ALTER TABLE queue ADD COLUMN delay_notified boolean NOT NULL DEFAULT false;
+
+  CREATE TABLE dkim_keys (
+    id              bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    domain          text COLLATE "C" NOT NULL,
+    selector        text COLLATE "C" NOT NULL,
+    algorithm       text NOT NULL,
+    private_key_enc text NOT NULL,
+    public_key      text NOT NULL,
+    active          boolean NOT NULL DEFAULT true,
+    created_at      bigint NOT NULL,
+    UNIQUE (domain, selector)
+  );
+  `,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

@@ -156,6 +156,28 @@ const MIGRATIONS: readonly string[] = [
     last_used_at INTEGER
   );
   `,
+  // Outbound delivery (docs/outbound.md). A worker claims an entry with a lease (owner + expiry):
+  // a claim whose node died expires and the entry is retried (a duplicate is acceptable, a loss is
+  // not). Per-recipient state lives in the recipients JSON. DKIM keys (docs/dkim.md) live in the
+  // store so every node signs with the same key; the private key is encrypted with secret.key.
+  `
+  ALTER TABLE queue ADD COLUMN lease_owner TEXT;
+  ALTER TABLE queue ADD COLUMN lease_until INTEGER;
+  ALTER TABLE queue ADD COLUMN last_error TEXT;
+  ALTER TABLE queue ADD COLUMN delay_notified INTEGER NOT NULL DEFAULT 0;
+
+  CREATE TABLE dkim_keys (
+    id              INTEGER PRIMARY KEY AUTOINCREMENT,
+    domain          TEXT NOT NULL,
+    selector        TEXT NOT NULL,
+    algorithm       TEXT NOT NULL,
+    private_key_enc TEXT NOT NULL,
+    public_key      TEXT NOT NULL,
+    active          INTEGER NOT NULL DEFAULT 1,
+    created_at      INTEGER NOT NULL,
+    UNIQUE (domain, selector)
+  );
+  `,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;
