@@ -310,6 +310,65 @@ test('mailhaven.example.toml: loads as is, and with every key uncommented gives 
     { issuer: 'https://login.example.org', audience: 'mail.example.org', jwksFile: join(dir, 'jwks.json'), jwksUrl: null },
   ]);
   assert.deepEqual(all.tls, { cert: '/etc/letsencrypt/live/mail.example.org/fullchain.pem', key: '/etc/letsencrypt/live/mail.example.org/privkey.pem' });
+  assert.deepEqual(all.queue, defaults.queue);
+  assert.deepEqual(all.mailAuth, defaults.mailAuth);
+  assert.deepEqual({ ...all.outbound, hostname: null, resolvers: [], policies: [] }, defaults.outbound);
+  assert.deepEqual(all.routes, [
+    { domain: '*', host: 'smtp.relay.example', port: 587, tls: 'required', verifyCertificates: true, username: 'relayuser', passwordFile: join(dir, 'relay.pass') },
+  ]);
+});
+
+test('[[routes]], [outbound] and [queue]: values, defaults and errors', (t) => {
+  const dir = tempDir(t);
+  const file = join(dir, 'mailhaven.toml');
+  writeFileSync(file, '');
+  const plain = loadConfig({ configPath: file, env: {}, cwd: dir, uid: 0 });
+  assert.deepEqual(plain.routes, []);
+  assert.deepEqual(plain.queue.retrySchedule, [60, 300, 900, 3600]);
+  assert.equal(plain.queue.lifetime, 5 * 86400);
+  assert.deepEqual(plain.mailAuth, { verify: true, dmarcReject: 'reject', dmarcQuarantine: 'junk', sign: true });
+  writeFileSync(
+    file,
+    [
+      '[queue]',
+      'retry_schedule = ["1s", "2m"]',
+      'delay_warning = 0',
+      '[outbound]',
+      'resolvers = ["127.0.0.1:5353"]',
+      '[[outbound.policies]]',
+      'domain = "Bank.Example"',
+      '[[routes]]',
+      'domain = "Example.NET"',
+      'host = "relay.example"',
+      '[[routes]]',
+      'domain = "*"',
+      'host = "[::1]:2525"',
+      'tls = "none"',
+      '',
+    ].join('\n'),
+  );
+  const set = loadConfig({ configPath: file, env: {}, cwd: dir, uid: 0 });
+  assert.deepEqual(set.queue.retrySchedule, [1, 120]);
+  assert.equal(set.queue.delayWarning, 0);
+  assert.deepEqual(set.outbound.resolvers, ['127.0.0.1:5353']);
+  assert.deepEqual(set.outbound.policies, [{ domain: 'bank.example', tls: 'required', verifyCertificates: true }]);
+  assert.deepEqual(set.routes, [
+    { domain: 'example.net', host: 'relay.example', port: 25, tls: 'opportunistic', verifyCertificates: false, username: null, passwordFile: null },
+    { domain: '*', host: '::1', port: 2525, tls: 'none', verifyCertificates: false, username: null, passwordFile: null },
+  ]);
+  writeFileSync(file, '[[routes]]\ndomain = "*"\nhost = "relay:99999"\n');
+  assert.throws(() => loadConfig({ configPath: file, env: {}, cwd: dir, uid: 0 }), {
+    message: `${file}: routes[0].host: expected "host" or "host:port", got "relay:99999"`,
+  });
+  writeFileSync(file, '[[routes]]\nhost = "relay"\npassword_file = "p"\n');
+  assert.throws(() => loadConfig({ configPath: file, env: {}, cwd: dir, uid: 0 }), (err: unknown) => {
+    assert.ok(err instanceof ConfigError);
+    assert.match(err.message, /routes\[0\]\.domain: required/);
+    assert.match(err.message, /routes\[0\]\.username: required when password_file is set/);
+    return true;
+  });
+  writeFileSync(file, '[queue]\nretry_schedule = []\n');
+  assert.throws(() => loadConfig({ configPath: file, env: {}, cwd: dir, uid: 0 }), /queue\.retry_schedule: expected a list of durations/);
 });
 
 test('[smtp] bare_line_endings and greeting_delay: values and errors', (t) => {

@@ -77,6 +77,20 @@ export const DEFAULT_LIMITS: Readonly<Limits> = {
   mimeParts: 2000,
 };
 
+/** The outbound queue (docs/outbound.md): retries for 5 days like Postfix's maximal_queue_lifetime. */
+export const DEFAULT_QUEUE: Readonly<Config['queue']> = {
+  lifetime: 5 * 86_400,
+  retrySchedule: [60, 300, 900, 3600],
+  delayWarning: 4 * 3600,
+  concurrency: 20,
+  perDomainConcurrency: 4,
+  lease: 600,
+  interval: 5,
+};
+
+/** RFC 5321 4.5.3.2: clients wait at least 5 minutes for most replies. */
+export const DEFAULT_OUTBOUND_TIMEOUTS = { connect: 30, command: 300 } as const;
+
 export const DEFAULT_DATA_DIR = './data';
 export const DEFAULT_LOG_LEVEL: Config['log']['level'] = 'info';
 /** Seconds to let in-flight commands finish on SIGTERM before sockets are cut. */

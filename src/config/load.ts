@@ -15,6 +15,8 @@ import {
   DEFAULT_DATA_DIR,
   DEFAULT_LIMITS,
   DEFAULT_LOG_LEVEL,
+  DEFAULT_OUTBOUND_TIMEOUTS,
+  DEFAULT_QUEUE,
   DEFAULT_SHUTDOWN_TIMEOUT,
   LISTENER_NAMES,
   defaultListen,
@@ -23,7 +25,7 @@ import { ConfigError } from './errors.js';
 import type { ConfigIssue } from './errors.js';
 import { configFileSchema, describeValue } from './schema.js';
 import type { ConfigFile } from './schema.js';
-import type { Config, Limits, ListenAddress, ListenerName, OAuthIssuer } from './types.js';
+import type { Config, Limits, ListenAddress, ListenerName, OAuthIssuer, OutboundPolicy, OutboundRoute } from './types.js';
 
 export interface LoadConfigOptions {
   /** `--config FILE`; relative to `cwd`. */
@@ -139,6 +141,8 @@ function buildConfig(parsed: ConfigFile, ctx: BuildContext): Config {
   const tls = buildTls(parsed.tls, inFolder, issues);
   const storage = buildStorage(parsed.storage, issues);
   const oauth = (parsed.auth?.oauth ?? []).map((entry, index) => buildOAuthIssuer(entry, index, inFolder, issues));
+  const routes = (parsed.routes ?? []).map((entry, index) => buildRoute(entry, index, inFolder, issues));
+  const policies = (parsed.outbound?.policies ?? []).map((entry, index) => buildPolicy(entry, index, issues));
   if (issues.length > 0) throw new ConfigError(ctx.file, issues);
   return {
     source: ctx.file,
@@ -164,6 +168,31 @@ function buildConfig(parsed: ConfigFile, ctx: BuildContext): Config {
     smtp: {
       bareLineEndings: parsed.smtp?.bare_line_endings ?? 'reject',
       greetingDelay: parsed.smtp?.greeting_delay ?? 0,
+    },
+    queue: {
+      lifetime: parsed.queue?.lifetime ?? DEFAULT_QUEUE.lifetime,
+      retrySchedule: parsed.queue?.retry_schedule ?? [...DEFAULT_QUEUE.retrySchedule],
+      delayWarning: parsed.queue?.delay_warning ?? DEFAULT_QUEUE.delayWarning,
+      concurrency: parsed.queue?.concurrency ?? DEFAULT_QUEUE.concurrency,
+      perDomainConcurrency: parsed.queue?.per_domain_concurrency ?? DEFAULT_QUEUE.perDomainConcurrency,
+      lease: parsed.queue?.lease ?? DEFAULT_QUEUE.lease,
+      interval: parsed.queue?.interval ?? DEFAULT_QUEUE.interval,
+    },
+    outbound: {
+      hostname: parsed.outbound?.hostname ?? null,
+      resolvers: parsed.outbound?.resolvers ?? [],
+      tls: parsed.outbound?.tls ?? 'opportunistic',
+      mtaSts: parsed.outbound?.mta_sts ?? true,
+      connectTimeout: parsed.outbound?.connect_timeout ?? DEFAULT_OUTBOUND_TIMEOUTS.connect,
+      commandTimeout: parsed.outbound?.command_timeout ?? DEFAULT_OUTBOUND_TIMEOUTS.command,
+      policies,
+    },
+    routes,
+    mailAuth: {
+      verify: parsed.mail_auth?.verify ?? true,
+      dmarcReject: parsed.mail_auth?.dmarc_reject ?? 'reject',
+      dmarcQuarantine: parsed.mail_auth?.dmarc_quarantine ?? 'junk',
+      sign: parsed.mail_auth?.sign ?? true,
     },
     log: { level: parsed.log?.level ?? DEFAULT_LOG_LEVEL },
     shutdownTimeout: parsed.shutdown_timeout ?? DEFAULT_SHUTDOWN_TIMEOUT,
@@ -213,6 +242,35 @@ function buildOAuthIssuer(entry: OAuthEntry, index: number, inFolder: (path: str
     jwksFile: entry.jwks_file === undefined ? null : inFolder(entry.jwks_file),
     jwksUrl: entry.jwks_url ?? null,
   };
+}
+
+type RouteEntry = NonNullable<ConfigFile['routes']>[number];
+
+function buildRoute(entry: RouteEntry, index: number, inFolder: (path: string) => string, issues: ConfigIssue[]): OutboundRoute {
+  const key = `routes[${index}]`;
+  if (entry.domain === undefined) issues.push({ key: `${key}.domain`, reason: 'required (a domain, or "*" for everything not local)' });
+  if (entry.host === undefined) issues.push({ key: `${key}.host`, reason: 'required' });
+  if (entry.password_file !== undefined && entry.username === undefined) {
+    issues.push({ key: `${key}.username`, reason: 'required when password_file is set' });
+  }
+  const tls = entry.tls ?? 'opportunistic';
+  return {
+    domain: entry.domain ?? '',
+    host: entry.host?.host ?? '',
+    port: entry.host?.port ?? 25,
+    tls,
+    verifyCertificates: entry.verify_certificates ?? tls === 'required',
+    username: entry.username ?? null,
+    passwordFile: entry.password_file === undefined ? null : inFolder(entry.password_file),
+  };
+}
+
+type PolicyEntry = NonNullable<NonNullable<ConfigFile['outbound']>['policies']>[number];
+
+function buildPolicy(entry: PolicyEntry, index: number, issues: ConfigIssue[]): OutboundPolicy {
+  if (entry.domain === undefined) issues.push({ key: `outbound.policies[${index}].domain`, reason: 'required' });
+  const tls = entry.tls ?? 'required';
+  return { domain: entry.domain ?? '', tls, verifyCertificates: entry.verify_certificates ?? tls === 'required' };
 }
 
 function buildLimits(limits: ConfigFile['limits']): Limits {

@@ -5,7 +5,7 @@
  * ./load.ts, so every key here may be absent.
  */
 import { z } from 'zod';
-import { isHostname, parseDuration, parseListenAddress, parseSize } from './units.js';
+import { isHostname, parseDuration, parseHostPort, parseListenAddress, parseSize } from './units.js';
 import type { ListenAddress } from './types.js';
 
 /** How a value is shown in an error: strings quoted, tables and lists named. */
@@ -88,6 +88,37 @@ const oauthIssuer = z.strictObject({
   ),
 });
 
+const tlsMode = oneOf(['none', 'opportunistic', 'required']);
+const dmarcAction = oneOf(['reject', 'junk', 'deliver']);
+const domainName = leaf('a domain name like example.org', (value) =>
+  typeof value === 'string' && isHostname(value) ? value.toLowerCase() : null,
+);
+const durationList = leaf('a list of durations like ["1m", "5m", "1h"]', (value) => {
+  if (!Array.isArray(value) || value.length === 0) return null;
+  const seconds = value.map((entry) => atLeast(1, parseDuration)(entry));
+  return seconds.every((entry): entry is number => entry !== null) ? seconds : null;
+});
+const resolverList = leaf('a list of DNS server addresses like ["127.0.0.1", "[::1]:53"]', (value) =>
+  Array.isArray(value) && value.every((entry) => typeof entry === 'string' && entry.trim() !== '') ? (value as string[]) : null,
+);
+
+const route = z.strictObject({
+  domain: leaf('a domain name or "*"', (value) =>
+    value === '*' ? '*' : typeof value === 'string' && isHostname(value) ? value.toLowerCase() : null,
+  ),
+  host: leaf('"host" or "host:port"', (value) => (typeof value === 'string' ? parseHostPort(value, 25) : null)),
+  tls: tlsMode,
+  verify_certificates: leaf('true or false', boolean),
+  username: leaf('a string', nonEmptyString),
+  password_file: path,
+});
+
+const outboundPolicy = z.strictObject({
+  domain: domainName,
+  tls: tlsMode,
+  verify_certificates: leaf('true or false', boolean),
+});
+
 export const configFileSchema = z.strictObject({
   hostname,
   data_dir: path,
@@ -166,6 +197,37 @@ export const configFileSchema = z.strictObject({
     .strictObject({
       bare_line_endings: oneOf(['reject', 'normalize']),
       greeting_delay: leaf('a duration like 0s, 3s or 1m', atLeast(0, parseDuration)),
+    })
+    .optional(),
+  queue: z
+    .strictObject({
+      lifetime: duration,
+      retry_schedule: durationList,
+      delay_warning: leaf('a duration like 4h, or 0 for never', atLeast(0, parseDuration)),
+      concurrency: positiveCount,
+      per_domain_concurrency: positiveCount,
+      lease: duration,
+      interval: duration,
+    })
+    .optional(),
+  outbound: z
+    .strictObject({
+      hostname,
+      resolvers: resolverList,
+      tls: tlsMode,
+      mta_sts: leaf('true or false', boolean),
+      connect_timeout: duration,
+      command_timeout: duration,
+      policies: z.array(outboundPolicy).optional(),
+    })
+    .optional(),
+  routes: z.array(route).optional(),
+  mail_auth: z
+    .strictObject({
+      verify: leaf('true or false', boolean),
+      dmarc_reject: dmarcAction,
+      dmarc_quarantine: dmarcAction,
+      sign: leaf('true or false', boolean),
     })
     .optional(),
   log: z

@@ -61,6 +61,33 @@ export interface OAuthIssuer {
   jwksUrl: string | null;
 }
 
+export type TlsMode = 'none' | 'opportunistic' | 'required';
+
+/** One `[[routes]]` table: where mail for a domain goes instead of its MX (docs/outbound.md). */
+export interface OutboundRoute {
+  /** Lower-case domain, or "*" for every non-local domain without a route of its own. */
+  domain: string;
+  host: string;
+  /** Default 25. */
+  port: number;
+  tls: TlsMode;
+  /** Check the certificate chain and name; default true when tls = "required". */
+  verifyCertificates: boolean;
+  /** AUTH user for a smarthost, or null. */
+  username: string | null;
+  /** Absolute path of a file holding the AUTH password, or null. */
+  passwordFile: string | null;
+}
+
+/** An `[[outbound.policies]]` table: TLS requirements for delivery to one domain. */
+export interface OutboundPolicy {
+  domain: string;
+  tls: TlsMode;
+  verifyCertificates: boolean;
+}
+
+export type DmarcAction = 'reject' | 'junk' | 'deliver';
+
 export interface Config {
   /** Where the config came from (absolute path), or null for built-in defaults. */
   source: string | null;
@@ -111,6 +138,40 @@ export interface Config {
      * first is refused (554 5.5.0), as spam bots do. 0 greets at once.
      */
     greetingDelay: number;
+  };
+  /** The outbound queue (docs/outbound.md). Durations in seconds. */
+  queue: {
+    lifetime: number;
+    /** Delays between attempts; the last one repeats. */
+    retrySchedule: number[];
+    /** When a "delayed" DSN is sent; 0 = never. */
+    delayWarning: number;
+    concurrency: number;
+    perDomainConcurrency: number;
+    /** How long a claimed entry stays claimed before another worker may retry it. */
+    lease: number;
+    /** Seconds between queue scans when nothing wakes the worker. */
+    interval: number;
+  };
+  /** Outbound SMTP (docs/outbound.md). */
+  outbound: {
+    /** EHLO name; null = `hostname`. */
+    hostname: string | null;
+    /** DNS servers ("ip" or "ip:port") for MX, MTA-STS and mail authentication; empty = system. */
+    resolvers: string[];
+    tls: TlsMode;
+    mtaSts: boolean;
+    connectTimeout: number;
+    commandTimeout: number;
+    policies: OutboundPolicy[];
+  };
+  routes: OutboundRoute[];
+  /** SPF/DKIM/DMARC/ARC on the MX and DKIM signing (docs/dkim.md). */
+  mailAuth: {
+    verify: boolean;
+    dmarcReject: DmarcAction;
+    dmarcQuarantine: DmarcAction;
+    sign: boolean;
   };
   log: {
     level: 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal' | 'silent';

@@ -67,3 +67,16 @@ export function parseListenAddress(value: unknown): ListenAddress | null {
 export function formatListenAddress(address: ListenAddress): string {
   return isIP(address.host) === 6 ? `[${address.host}]:${address.port}` : `${address.host}:${address.port}`;
 }
+
+/**
+ * A destination "host", "host:port", "[v6]" or "[v6]:port" (a smarthost in [[routes]]); the
+ * port defaults to `defaultPort`.
+ */
+export function parseHostPort(value: string, defaultPort: number): ListenAddress | null {
+  const text = value.trim();
+  const bracketed = /^\[([^\]]+)\]$/.exec(text);
+  if (bracketed?.[1] !== undefined) return isIP(bracketed[1]) === 6 ? { host: bracketed[1], port: defaultPort } : null;
+  if (isIP(text) !== 0 || isHostname(text)) return { host: text, port: defaultPort };
+  const withPort = parseListenAddress(text);
+  return withPort !== null && withPort.port >= 1 ? withPort : null;
+}
