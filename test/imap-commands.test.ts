@@ -318,3 +318,15 @@ test('FETCH sections at depth: multipart parts, MIME headers, an embedded messag
       '("text" "plain" ("charset" "us-ascii") NIL NIL "7BIT" 10 0 NIL NIL NIL NIL) 3 NIL NIL NIL NIL) "mixed" ("boundary" "b") NIL NIL NIL))',
   );
 });
+
+test('DELETE of the selected mailbox closes it; a refused DELETE (INBOX) leaves the selection alone', async (t) => {
+  const server = await withMessages(t, ['one']);
+  const c = await server.client();
+  await c.run('SELECT INBOX');
+  assert.deepEqual(await c.run('DELETE INBOX'), ['A3 NO [CANNOT] INBOX cannot be deleted']);
+  assert.deepEqual(await c.run('FETCH 1 (UID)'), ['* 1 FETCH (UID 1)', 'A4 OK FETCH completed']);
+  assert.deepEqual(await c.run('CREATE Scratch'), ['A5 OK CREATE completed']);
+  await c.run('SELECT Scratch');
+  assert.deepEqual(await c.run('DELETE Scratch'), ['* OK [CLOSED] Mailbox closed after deletion', 'A7 OK DELETE completed']);
+  assert.deepEqual(await c.run('FETCH 1 FLAGS'), ['A8 BAD FETCH is not allowed without a selected mailbox']);
+});

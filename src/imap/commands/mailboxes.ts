@@ -28,18 +28,19 @@ export async function cmdCreate(session: ImapSession, command: CommandOf<'CREATE
 /**
  * Command: DELETE (RFC 3501 6.3.4)
  * Request syntax: delete = "DELETE" SP mailbox
- * Deleting the selected mailbox first closes it (OK [CLOSED]), so the session stays usable.
+ * Deleting the selected mailbox closes it (OK [CLOSED]), so the session stays usable; a refused
+ * DELETE (INBOX, a \Noselect name with inferiors) leaves the selection as it was.
  */
 export async function cmdDelete(session: ImapSession, command: CommandOf<'DELETE'>, state: LoggedInState): Promise<Completion> {
   const mailbox = await storeCall(() => session.store.getMailbox(state.user.accountId, command.mailbox));
   if (mailbox === null) throw new ImapNo('NONEXISTENT', 'No such mailbox');
+  await storeCall(() => session.store.deleteMailbox(state.user.accountId, mailbox.name));
+  session.services.recent.forget(mailbox.id);
   if (state.kind === 'selected' && state.mailbox.mailboxId === mailbox.id) {
     session.state = { kind: 'authenticated', user: state.user };
     session.savedSearch = null;
-    await session.send(encode.untaggedStatus('OK', 'CLOSED', 'Mailbox closed before deletion'));
+    await session.send(encode.untaggedStatus('OK', 'CLOSED', 'Mailbox closed after deletion'));
   }
-  await storeCall(() => session.store.deleteMailbox(state.user.accountId, mailbox.name));
-  session.services.recent.forget(mailbox.id);
 }
 
 /**
