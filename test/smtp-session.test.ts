@@ -255,11 +255,25 @@ test('<Postmaster> without a domain reaches postmaster@ of a local domain', asyn
   const server = await setup(t);
   const client = await greeted(t, server);
   expectCode(await client.command('MAIL FROM:<carol@remote.example>'), '250 2.1.0');
-  expectCode(await client.command('RCPT TO:<Postmaster>'), '550 5.1.1');
-  await server.addAlias('postmaster@example.com', ['alice@example.com']);
+  await server.addAlias('postmaster@example.com', ['bob@example.com']);
   expectCode(await client.command('RCPT TO:<Postmaster>'), '250 2.1.5');
   expectCode((await client.data(MESSAGE))[1], '250 2.0.0');
+  assert.equal((await server.messages('bob@example.com')).length, 1);
+  assert.equal((await server.messages('alice@example.com')).length, 0);
+});
+
+test('postmaster without an account or alias reaches the domain\'s oldest account (RFC 5321 4.5.1)', async (t) => {
+  const server = await setup(t);
+  await server.addDomain('other.example');
+  const client = await greeted(t, server);
+  expectCode(await client.command('MAIL FROM:<carol@remote.example>'), '250 2.1.0');
+  expectCode(await client.command('RCPT TO:<Postmaster>'), '250 2.1.5');
+  expectCode(await client.command('RCPT TO:<POSTMASTER@other.example>'), '250 2.1.5');
+  expectCode(await client.command('RCPT TO:<abuse@example.com>'), '550 5.1.1');
+  expectCode((await client.data(MESSAGE))[1], '250 2.0.0');
+  // One copy for alice, the oldest account: of example.com, and overall for other.example.
   assert.equal((await server.messages('alice@example.com')).length, 1);
+  assert.equal((await server.messages('bob@example.com')).length, 0);
 });
 
 test('SMTPUTF8: non-ASCII addresses need the parameter; with it they are delivered', async (t) => {

@@ -55,8 +55,24 @@ export async function resolveMailbox(dir: Directory, localPart: string, domain: 
   const accounts = new Map<Id, LocalTarget>();
   const remote = new Set<string>();
   const found = await expand(dir, `${localPart.toLowerCase()}@${domainKey}`, 0, accounts, remote, new Set());
-  if (!found || (accounts.size === 0 && remote.size === 0)) return { kind: 'unknown' };
+  if (!found || (accounts.size === 0 && remote.size === 0)) {
+    if (localPart.toLowerCase() === 'postmaster') return defaultPostmaster(dir, domainKey);
+    return { kind: 'unknown' };
+  }
   return { kind: 'local', accounts: [...accounts.values()], remote: [...remote] };
+}
+
+/**
+ * RFC 5321 4.5.1: every domain we receive for MUST accept mail to "postmaster". Without an
+ * account or alias of that name (docs/smtp.md), it reaches the domain's oldest account, else the
+ * installation's oldest account, so a fresh setup is compliant before anyone adds the alias.
+ */
+async function defaultPostmaster(dir: Directory, domain: string): Promise<Resolution> {
+  const accounts = await dir.listAccounts();
+  const oldest = (list: typeof accounts) => list.reduce<(typeof accounts)[number] | null>((a, b) => (a === null || b.id < a.id ? b : a), null);
+  const owner = oldest(accounts.filter((account) => account.address.endsWith(`@${domain}`))) ?? oldest(accounts);
+  if (owner === null) return { kind: 'unknown' };
+  return { kind: 'local', accounts: [{ accountId: owner.id, address: owner.address }], remote: [] };
 }
 
 /** Lower-case A-label form of a domain (U-labels converted, RFC 5890), or null when invalid. */
