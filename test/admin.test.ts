@@ -13,7 +13,7 @@ import { AdminError } from '../src/admin/errors.js';
 import { AdminOperations } from '../src/admin/operations.js';
 import { checkPassword, generatePassword } from '../src/admin/password-policy.js';
 import { formatQuotaSize, parseQuotaSize } from '../src/admin/size.js';
-import { hashPassword, needsRehash, verifyPassword } from '../src/auth/password.js';
+import { MAX_CONCURRENT_HASHES, hashPassword, needsRehash, verifyPassword } from '../src/auth/password.js';
 import { LocalChangeBus } from '../src/events/local.js';
 import { openSqliteStore } from '../src/store/sqlite/index.js';
 
@@ -120,6 +120,13 @@ test('hashPassword/verifyPassword: argon2id PHC with OWASP parameters; bad input
   assert.equal(needsRehash(hash), false);
   assert.equal(needsRehash('$argon2id$v=19$m=4096,t=3,p=1$8EeeyQhD9BHM/tQO7JPW5g$+dLxWUahskMexGNcAZHC5ihkyi5Tl5YURlTY3KIrlQI'), true);
   assert.equal(needsRehash('garbage'), true);
+});
+
+test('verifyPassword: a burst of concurrent checks (more than MAX_CONCURRENT_HASHES) all get the right answer', async () => {
+  const hash = await hashPassword('correct horse');
+  const guesses = Array.from({ length: 4 * MAX_CONCURRENT_HASHES + 1 }, (_, i) => (i % 3 === 0 ? 'correct horse' : `wrong ${i}`));
+  const results = await Promise.all(guesses.map((guess) => verifyPassword(guess.startsWith('wrong 4') ? null : hash, guess)));
+  assert.deepEqual(results, guesses.map((guess) => guess === 'correct horse'));
 });
 
 async function operations(t: TestContext): Promise<AdminOperations> {

@@ -26,9 +26,32 @@ export const PASSWORD_HASH_PARAMETERS = Object.freeze({
 const DUMMY_HASH =
   '$argon2id$v=19$m=19456,t=2,p=1$8EeeyQhD9BHM/tQO7JPW5g$+dLxWUahskMexGNcAZHC5ihkyi5Tl5YURlTY3KIrlQI';
 
+/**
+ * argon2 runs on libuv's thread pool (4 threads by default), which file reads also use: a burst of
+ * logins must not starve FETCH and SEARCH of blob reads. At most this many hashes run at once;
+ * the others wait their turn (the connection limit bounds the queue).
+ */
+export const MAX_CONCURRENT_HASHES = 2;
+
+let hashesRunning = 0;
+const waitingForHash: Array<() => void> = [];
+
+async function limited<T>(work: () => Promise<T>): Promise<T> {
+  if (hashesRunning >= MAX_CONCURRENT_HASHES) await new Promise<void>((resolve) => waitingForHash.push(resolve));
+  else hashesRunning++;
+  try {
+    return await work();
+  } finally {
+    // The slot passes straight to the next waiter, so the count stays exact.
+    const next = waitingForHash.shift();
+    if (next === undefined) hashesRunning--;
+    else next();
+  }
+}
+
 /** Hashes a password into an argon2id PHC string with a fresh 16-byte random salt. */
 export async function hashPassword(password: string): Promise<string> {
-  return hash(password, { algorithm: ARGON2ID, ...PASSWORD_HASH_PARAMETERS });
+  return limited(() => hash(password, { algorithm: ARGON2ID, ...PASSWORD_HASH_PARAMETERS }));
 }
 
 /**
@@ -37,11 +60,11 @@ export async function hashPassword(password: string): Promise<string> {
  */
 export async function verifyPassword(phcHash: string | null, password: string): Promise<boolean> {
   if (phcHash === null || !phcHash.startsWith('$argon2')) {
-    await verify(DUMMY_HASH, password).catch(() => false);
+    await limited(() => verify(DUMMY_HASH, password)).catch(() => false);
     return false;
   }
   try {
-    return await verify(phcHash, password);
+    return await limited(() => verify(phcHash, password));
   } catch {
     return false;
   }
