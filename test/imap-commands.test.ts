@@ -74,7 +74,12 @@ test('FETCH: metadata, ENVELOPE, BODYSTRUCTURE, sections, partials, \\Seen on no
   ]);
   // Nothing above set \Seen; BODY[TEXT] does, and the response carries the new FLAGS.
   assert.deepEqual(await c.run('FETCH 1 (BODY[TEXT])'), ['* 1 FETCH (BODY[TEXT] {14}\r\nHello there.\r\n FLAGS (\\Seen \\Recent))', 'A7 OK FETCH completed']);
-  assert.deepEqual(await c.run('UID FETCH 1 (RFC822.SIZE) (CHANGEDSINCE 1)'), ['* 1 FETCH (UID 1 RFC822.SIZE 150 MODSEQ (3))', 'A8 OK FETCH completed']);
+  assert.deepEqual(await c.run('UID FETCH 1 (RFC822.SIZE) (CHANGEDSINCE 1)'), [
+    // The first CONDSTORE enabling command with a mailbox selected (RFC 7162 3.1).
+    '* OK [HIGHESTMODSEQ 3] Highest',
+    '* 1 FETCH (UID 1 RFC822.SIZE 150 MODSEQ (3))',
+    'A8 OK FETCH completed',
+  ]);
   // CHANGEDSINCE made this session CONDSTORE-aware: MODSEQ in every FETCH from now on (RFC 7162 3.1).
   assert.deepEqual(await c.run('FETCH 1 FAST'), [`* 1 FETCH (FLAGS (\\Seen \\Recent) INTERNALDATE ${DATE} RFC822.SIZE 150 MODSEQ (3))`, 'A9 OK FETCH completed']);
   assert.deepEqual(await c.run('FETCH 2 FLAGS'), ['A10 BAD Invalid message sequence number']);
@@ -113,6 +118,7 @@ test('STORE: +FLAGS, -FLAGS.SILENT, FLAGS, keywords, UNCHANGEDSINCE / MODIFIED, 
   assert.deepEqual(await c.run('STORE 1 +FLAGS (\\Bogus)'), ['A6 BAD Unknown system flag \\Bogus']);
   // MODSEQs now: message 1 = 6, 2 = 5, 3 = 7. UNCHANGEDSINCE 6 refuses message 3 only.
   assert.deepEqual(await c.run('STORE 1:3 (UNCHANGEDSINCE 6) +FLAGS (\\Answered)'), [
+    '* OK [HIGHESTMODSEQ 7] Highest',
     '* 1 FETCH (FLAGS (\\Answered \\Recent) MODSEQ (8))',
     '* 2 FETCH (FLAGS (\\Answered \\Flagged \\Recent) MODSEQ (8))',
     'A7 OK [MODIFIED 3] Conditional STORE failed for some messages',
@@ -277,7 +283,7 @@ test('SEARCH, UID SEARCH, ESEARCH, SEARCHRES ($), CHARSET, MODSEQ', async (t) =>
   assert.deepEqual(await c.run('FETCH $ (UID)'), ['* 2 FETCH (UID 2)', '* 3 FETCH (UID 3)', 'A12 OK FETCH completed']);
   assert.deepEqual(await c.run('UID SEARCH UID $ SUBJECT cherry'), ['* SEARCH 3', 'A13 OK SEARCH completed']);
   // Deliveries got MODSEQ 2..5, the STORE on message 2 MODSEQ 6.
-  assert.deepEqual(await c.run('SEARCH MODSEQ 5'), ['* SEARCH 2 4 (MODSEQ 6)', 'A14 OK SEARCH completed']);
+  assert.deepEqual(await c.run('SEARCH MODSEQ 5'), ['* OK [HIGHESTMODSEQ 6] Highest', '* SEARCH 2 4 (MODSEQ 6)', 'A14 OK SEARCH completed']);
   assert.deepEqual(await c.run('SEARCH SINCE 1-Jan-2024 BEFORE 3-Jan-2024 LARGER 100'), ['* SEARCH 1 2 3 4', 'A15 OK SEARCH completed']);
   assert.deepEqual(await c.run('SEARCH 1:4294967295 NOT 2'), ['* SEARCH 1 3 4', 'A16 OK SEARCH completed']);
 });
@@ -329,4 +335,24 @@ test('DELETE of the selected mailbox closes it; a refused DELETE (INBOX) leaves 
   await c.run('SELECT Scratch');
   assert.deepEqual(await c.run('DELETE Scratch'), ['* OK [CLOSED] Mailbox closed after deletion', 'A7 OK DELETE completed']);
   assert.deepEqual(await c.run('FETCH 1 FLAGS'), ['A8 BAD FETCH is not allowed without a selected mailbox']);
+});
+
+test('CONDSTORE: the first enabling command with a mailbox selected reports HIGHESTMODSEQ (RFC 7162 3.1), once', async (t) => {
+  const server = await withMessages(t, ['one', 'two']);
+  const c = await server.client();
+  await c.run('SELECT INBOX');
+  assert.deepEqual(await c.run('FETCH 1 (FLAGS MODSEQ)'), [
+    '* OK [HIGHESTMODSEQ 3] Highest',
+    '* 1 FETCH (FLAGS (\\Recent) MODSEQ (2))',
+    'A3 OK FETCH completed',
+  ]);
+  // Enabled now: MODSEQ comes with every FETCH, and no second HIGHESTMODSEQ.
+  assert.deepEqual(await c.run('FETCH 2 (FLAGS)'), ['* 2 FETCH (FLAGS (\\Recent) MODSEQ (3))', 'A4 OK FETCH completed']);
+  const other = await server.client();
+  await other.run('SELECT INBOX');
+  assert.deepEqual(await other.run('STATUS INBOX (HIGHESTMODSEQ)'), [
+    '* OK [HIGHESTMODSEQ 3] Highest',
+    '* STATUS INBOX (HIGHESTMODSEQ 3)',
+    'A3 OK STATUS completed',
+  ]);
 });

@@ -129,6 +129,22 @@ test('autologout after the idle timeout (RFC 3501 5.4), also in IDLE', async (t)
   await c.waitClosed();
 });
 
+test('before login the short timeout applies, after login the autologout (RFC 3501 5.4)', async (t) => {
+  const server = await startImapServer(t, { protocols: { imap: { loginTimeoutMs: 300, idleTimeoutMs: 20_000 } } });
+  const anonymous = await ImapTestClient.connect({ port: server.imapPort });
+  t.after(() => anonymous.close());
+  assert.match(await anonymous.readLine(), /^\* OK /);
+  const started = performance.now();
+  assert.equal(await anonymous.readLine(), '* BYE Autologout; idle for too long');
+  await anonymous.waitClosed();
+  const waited = performance.now() - started;
+  assert.ok(waited >= 250 && waited < 5000, `closed after ${waited} ms`);
+  // A logged-in session outlives the pre-login timeout several times over.
+  const user = await server.client();
+  await new Promise((resolve) => setTimeout(resolve, 1000));
+  assert.deepEqual(await user.run('NOOP'), ['A2 OK NOOP completed']);
+});
+
 test('a client that stops reading a large FETCH is cut off, not buffered for', async (t) => {
   const server = await startImapServer(t, { protocols: { imap: { outputStallTimeoutMs: 500 } } });
   await server.deliver(USER, sampleMessage('big', 'y'.repeat(4 * 1024 * 1024) + '\r\n'));

@@ -20,10 +20,12 @@ import { cmdSearch } from './commands/search.js';
 import { cmdCheck, cmdClose, cmdSelect, cmdUnselect } from './commands/select.js';
 import { cmdStatus } from './commands/status.js';
 import { cmdStore } from './commands/store.js';
+import { commandName, commandStart, logCommand } from '../log/commands.js';
 import { noopMetrics } from '../metrics/noop.js';
 import type { CommandResult } from '../metrics/types.js';
+import { ConnectionClosedError, ConnectionInterrupted } from '../net/connection.js';
 import { StoreError } from '../store/types.js';
-import { ImapBad, ImapNo } from './errors.js';
+import { ImapBad, ImapBye, ImapNo, storeErrorToNo } from './errors.js';
 import type { ImapSession } from './session.js';
 import type { AuthenticatedState, LoggedInState, NotAuthenticatedState, SelectedState, SessionState } from './state.js';
 
@@ -96,18 +98,65 @@ export function commandSpec<N extends ImapCommandName>(name: N): CommandSpec<Com
 
 /**
  * Runs a handler with the state the gate has checked (the table's types guarantee the match),
- * and counts the command once by name (a fixed union) and tagged status.
+ * counts the command once by name (a fixed union) and tagged status, and writes its log line
+ * (src/log/commands.ts).
  */
 export async function runHandler(spec: CommandSpec<never>, session: ImapSession, command: ImapCommand, state: SessionState): Promise<Completion> {
   const metrics = session.services.metrics ?? noopMetrics;
+  const startedAt = commandStart();
+  const userBefore = userOf(session.state);
+  const log = (result: string, code: encode.ResponseCode | null | undefined): void =>
+    logCommand(session.log, { command: logName(command), result, code: codeName(code), startedAt, user: userOf(session.state) ?? userBefore });
   try {
     const completion = await (spec.run as unknown as Handler<ImapCommand, SessionState>)(session, command, state);
     metrics.command('imap', command.name, completion?.status === 'NO' ? 'no' : 'ok');
+    log(completion?.status ?? 'OK', completion?.code);
     return completion;
   } catch (error) {
     metrics.command('imap', command.name, resultOfError(error));
+    const [result, code] = loggedOutcome(error);
+    log(result, code);
     throw error;
   }
+}
+
+/** Whether `name` (upper case) is a command of the table, or the UID prefix. */
+export function isImapCommandName(name: string): boolean {
+  return name === 'UID' || Object.hasOwn(COMMANDS, name);
+}
+
+/**
+ * A command answered BAD before any handler ran (it did not parse, or is not valid in this
+ * state: RFC 3501 6): counted and logged like the others, unknown names as `UNKNOWN`.
+ */
+export function countRefused(session: ImapSession, name: string): void {
+  const label = commandName(name, isImapCommandName);
+  (session.services.metrics ?? noopMetrics).command('imap', label, 'bad');
+  logCommand(session.log, { command: label, result: 'BAD', startedAt: commandStart(), user: userOf(session.state) });
+}
+
+function userOf(state: SessionState): string | null {
+  return state.kind === 'authenticated' || state.kind === 'selected' ? state.user.address : null;
+}
+
+/** The log name keeps the UID prefix (RFC 3501 6.4.8), which the metrics label folds away. */
+function logName(command: ImapCommand): string {
+  return 'uid' in command && command.uid ? `UID ${command.name}` : command.name;
+}
+
+function codeName(code: encode.ResponseCode | null | undefined): string | null {
+  if (code === undefined || code === null) return null;
+  return typeof code === 'string' ? code : code.code;
+}
+
+/** The tagged status ./session.ts answers for a thrown error; `BYE`/`aborted` when the session ends. */
+function loggedOutcome(error: unknown): [string, encode.ResponseCode | null] {
+  if (error instanceof ImapNo) return ['NO', error.code];
+  if (error instanceof ImapBad) return ['BAD', error.code];
+  if (error instanceof StoreError) return ['NO', storeErrorToNo(error).code];
+  if (error instanceof ImapBye) return ['BYE', error.code];
+  if (error instanceof ConnectionClosedError || error instanceof ConnectionInterrupted) return ['aborted', null];
+  return ['NO', 'SERVERBUG'];
 }
 
 /** How ./session.ts answers a thrown error: ImapNo and store errors → NO, ImapBad → BAD. */

@@ -16,8 +16,9 @@ export class ImapNo extends Error {
   constructor(
     readonly code: ResponseCode | null,
     message: string,
+    options?: ErrorOptions,
   ) {
-    super(message);
+    super(message, options);
   }
 }
 
@@ -46,26 +47,45 @@ export class ImapBye extends Error {
 /** What a StoreError means for a client (RFC 5530 codes). `target` marks a destination mailbox
  * (APPEND, COPY, MOVE): its absence is TRYCREATE (RFC 3501 6.3.11, 6.4.7), not NONEXISTENT. */
 export function storeErrorToNo(error: StoreError, target = false): ImapNo {
+  const [code, text] = responseFor(error, target);
+  // The cause travels with the NO, so the session can still log a storage fault (storeFaultOf).
+  return new ImapNo(code, text, { cause: error });
+}
+
+function responseFor(error: StoreError, target: boolean): [ResponseCode, string] {
   switch (error.code) {
     case 'notFound':
-      return target ? new ImapNo('TRYCREATE', 'Mailbox does not exist') : new ImapNo('NONEXISTENT', 'No such mailbox');
+      return target ? ['TRYCREATE', 'Mailbox does not exist'] : ['NONEXISTENT', 'No such mailbox'];
     case 'exists':
-      return new ImapNo('ALREADYEXISTS', 'Mailbox already exists');
+      return ['ALREADYEXISTS', 'Mailbox already exists'];
     case 'overQuota':
-      return new ImapNo('OVERQUOTA', 'Quota exceeded');
+      return ['OVERQUOTA', 'Quota exceeded'];
     case 'invalid':
-      return new ImapNo('CANNOT', publicMessage(error));
+      return ['CANNOT', publicMessage(error)];
     case 'hasChildren':
-      return new ImapNo('HASCHILDREN', 'Mailbox has inferior hierarchical names');
+      return ['HASCHILDREN', 'Mailbox has inferior hierarchical names'];
     case 'cannot':
-      return new ImapNo('CANNOT', publicMessage(error));
+      return ['CANNOT', publicMessage(error)];
     case 'busy':
-      return new ImapNo('UNAVAILABLE', 'Storage is busy, try again later');
+      return ['UNAVAILABLE', 'Storage is busy, try again later'];
     case 'noSpace':
-      return new ImapNo('UNAVAILABLE', 'Server storage is full, try again later');
+      // RFC 5530 has no disk-full code; OVERQUOTA would blame the user's quota. The storage
+      // subsystem is temporarily unable to take writes: UNAVAILABLE, try again later.
+      return ['UNAVAILABLE', 'Server storage is full, try again later'];
     case 'io':
-      return new ImapNo('SERVERBUG', 'Storage error');
+      return ['SERVERBUG', 'Storage error'];
   }
+}
+
+/**
+ * The storage fault behind a failed command (disk full, I/O error, database busy), whether it
+ * arrived as a StoreError or as the NO it was turned into: the operator needs it in the log even
+ * though the client only sees NO [UNAVAILABLE] or [SERVERBUG].
+ */
+export function storeFaultOf(error: unknown): StoreError | null {
+  const store = error instanceof ImapNo ? error.cause : error;
+  if (!(store instanceof StoreError)) return null;
+  return store.code === 'io' || store.code === 'noSpace' || store.code === 'busy' ? store : null;
 }
 
 /** Store messages about names and keywords are safe to show; keep them one short line. */

@@ -14,7 +14,8 @@ import type { HandlerFactory, ServerContext } from '../server.js';
 import { AccountSessions } from './account-sessions.js';
 import { StructureCache } from './fetch/structure-cache.js';
 import { RecentRegistry } from './recent.js';
-import { createSearchEngine, TextCache } from './search/index.js';
+import { createSearchEngine, FieldsCache, TextCache } from './search/index.js';
+import { ListingCache } from './listing-cache.js';
 import type { EvaluateSearch } from './search/types.js';
 import { ImapSession } from './session.js';
 import type { ImapServices, ImapSettings } from './types.js';
@@ -23,11 +24,17 @@ import type { Metrics } from '../metrics/types.js';
 /** Overrides for tests and tuning; everything else comes from the configuration. */
 export interface ImapHandlerOptions {
   idleTimeoutMs?: number;
+  /** Idle timeout before login; default the command timeout (at most the autologout). */
+  loginTimeoutMs?: number;
   outputStallTimeoutMs?: number;
   tlsHandshakeTimeoutMs?: number;
   /** Decoded text kept for SEARCH BODY/TEXT, octets. Default 64 MiB. */
   searchCacheBytes?: number;
-  /** Encoded ENVELOPE/BODYSTRUCTURE kept for FETCH, octets. Default 64 MiB. */
+  /** Decoded SUBJECT/FROM/TO/CC/BCC and sent dates kept for SEARCH, octets. Default 32 MiB. */
+  searchFieldsCacheBytes?: number;
+  /** Messages whose metadata is kept in shared mailbox listings (about 250 octets each). Default 400,000. */
+  listingCacheMessages?: number;
+  /** Encoded ENVELOPE/BODYSTRUCTURE kept for FETCH, octets. Default 96 MiB (100,000 messages). */
   structureCacheBytes?: number;
 }
 
@@ -50,6 +57,7 @@ export function imapSettings(config: Config, options: ImapHandlerOptions = {}): 
     sessionsPerAccount: limits.sessionsPerAccount,
     errorsPerSession: limits.errorsPerSession,
     idleTimeoutMs: options.idleTimeoutMs ?? limits.imapIdleTimeout * 1000,
+    loginTimeoutMs: options.loginTimeoutMs ?? Math.min(limits.commandTimeout, limits.imapIdleTimeout) * 1000,
     outputStallTimeoutMs: options.outputStallTimeoutMs ?? limits.commandTimeout * 1000,
     tlsHandshakeTimeoutMs: options.tlsHandshakeTimeoutMs ?? Math.min(DEFAULT_HANDSHAKE_TIMEOUT_MS, limits.commandTimeout * 1000),
     serverId: [
@@ -92,13 +100,17 @@ export interface ImapAuth {
 
 /** Factories for the `imap` and `imaps` listeners, sharing one set of IMAP-wide services. */
 export function imapHandlerFactories(auth: ImapAuth, options: ImapHandlerOptions = {}): { imap: HandlerFactory; imaps: HandlerFactory } {
-  let shared: { recent: RecentRegistry; sessions: AccountSessions; search: EvaluateSearch; structures: StructureCache } | null = null;
+  let shared: { recent: RecentRegistry; sessions: AccountSessions; search: EvaluateSearch; structures: StructureCache; listings: ListingCache } | null = null;
   const factory = (ctx: ServerContext): ConnectionHandler => {
     shared ??= {
       recent: new RecentRegistry(),
       sessions: new AccountSessions(ctx.config.limits.sessionsPerAccount),
-      search: createSearchEngine({ textCache: new TextCache({ maxBytes: options.searchCacheBytes ?? 64 * 1024 * 1024 }) }),
-      structures: new StructureCache(options.structureCacheBytes ?? 64 * 1024 * 1024),
+      search: createSearchEngine({
+        textCache: new TextCache({ maxBytes: options.searchCacheBytes ?? 64 * 1024 * 1024 }),
+        fieldsCache: new FieldsCache(options.searchFieldsCacheBytes ?? 32 * 1024 * 1024),
+      }),
+      structures: new StructureCache(options.structureCacheBytes ?? 96 * 1024 * 1024),
+      listings: new ListingCache(ctx.store, options.listingCacheMessages ?? 400_000),
     };
     const services: ImapServices = { store: ctx.store, bus: ctx.bus, sasl: auth.sasl, throttle: auth.throttle, ...(auth.metrics ? { metrics: auth.metrics } : {}), tls: ctx.tls, logger: ctx.logger, ...shared };
     return new ImapHandler(services, imapSettings(ctx.config, options));

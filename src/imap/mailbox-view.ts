@@ -17,6 +17,7 @@
 import type { ChangeBatch, Mailbox, MailStore, MessageMeta } from '../store/types.js';
 import { encode } from '../wire/imap/index.js';
 import { flagListText, SYSTEM_FLAGS } from './flags.js';
+import type { ListingCache } from './listing-cache.js';
 import type { RecentRegistry } from './recent.js';
 
 /** Changes read per changesSince call, and calls per pull before a resync is cheaper. */
@@ -44,8 +45,9 @@ export class MailboxView {
   readonly accountId: number;
   /** Current name (RENAME by any session updates it). */
   name: string;
-  /** Ascending UIDs: sequence number n is uids[n - 1]. */
-  uids: number[];
+  /** Ascending UIDs: sequence number n is uids[n - 1]. Possibly shared with other views of the
+   * same listing (ListingCache.uidsOf): never modified in place, replaced when it changes. */
+  uids: readonly number[];
   /** Highest MODSEQ whose changes have been read from the log. */
   modseq: number;
   /** A wake-up arrived since the last pull. */
@@ -67,6 +69,7 @@ export class MailboxView {
 
   private constructor(
     private readonly store: MailStore,
+    private readonly listings: ListingCache,
     private readonly registry: RecentRegistry,
     accountId: number,
     mailbox: Mailbox,
@@ -80,18 +83,17 @@ export class MailboxView {
     this.name = mailbox.name;
     this.readOnly = readOnly;
     this.modseq = modseq;
-    this.uids = messages.map((m) => m.uid);
+    this.uids = listings.uidsOf(messages);
     for (const message of messages) this.#addKeywords(message.keywords);
     this.#announcedKeywords = this.#keywords.size;
     const last = this.uids[this.uids.length - 1] ?? 0;
     this.#claim(last);
   }
 
-  /** Reads the mailbox and builds the view (the MODSEQ is read first: nothing can slip between). */
-  static async open(store: MailStore, registry: RecentRegistry, accountId: number, mailbox: Mailbox, readOnly: boolean): Promise<{ view: MailboxView; messages: MessageMeta[] }> {
-    const modseq = await store.currentModseq(accountId);
-    const messages = await store.listMessages(mailbox.id);
-    return { view: new MailboxView(store, registry, accountId, mailbox, readOnly, modseq, messages), messages };
+  /** Reads the mailbox (through the shared listing cache, current as of the call) and builds the view. */
+  static async open(store: MailStore, listings: ListingCache, registry: RecentRegistry, accountId: number, mailbox: Mailbox, readOnly: boolean): Promise<{ view: MailboxView; messages: readonly MessageMeta[] }> {
+    const { modseq, messages } = await listings.list(accountId, mailbox.id);
+    return { view: new MailboxView(store, listings, registry, accountId, mailbox, readOnly, modseq, messages), messages };
   }
 
   get count(): number {
@@ -166,7 +168,7 @@ export class MailboxView {
     if (this.#newUids.length > 0) {
       const added = this.#newUids;
       this.#newUids = [];
-      this.uids.push(...added);
+      this.uids = this.uids.concat(added);
       this.#claim(added[added.length - 1]!);
       out.push(...encode.existsResponse(this.uids.length), ...encode.recentResponse(this.recentCount()));
     }
@@ -248,8 +250,7 @@ export class MailboxView {
 
   /** Too many changes to replay: compare with a full listing instead. */
   async #resync(): Promise<void> {
-    const modseq = await this.store.currentModseq(this.accountId);
-    const messages = await this.store.listMessages(this.mailboxId);
+    const { modseq, messages } = await this.listings.list(this.accountId, this.mailboxId);
     const present = new Set<number>();
     const last = this.#lastKnownUid();
     for (const message of messages) {

@@ -22,9 +22,9 @@ import { encode, ImapParseError, ImapReceiver, parseCommand } from '../wire/imap
 import type { ImapCommand, ImapReceiverEvent } from '../wire/imap/index.js';
 import { capabilityList } from './capabilities.js';
 import { AppendUpload } from './commands/append.js';
-import { allowsExpungeResponses, commandSpec, isAllowedIn, runHandler } from './dispatch.js';
+import { allowsExpungeResponses, commandSpec, countRefused, isAllowedIn, runHandler } from './dispatch.js';
 import type { CommandSpec, Completion } from './dispatch.js';
-import { ImapBad, ImapBye, ImapNo, storeErrorToNo } from './errors.js';
+import { ImapBad, ImapBye, ImapNo, storeErrorToNo, storeFaultOf } from './errors.js';
 import { Output } from './output.js';
 import type { SessionState, UserContext } from './state.js';
 import type { ImapServices, ImapSettings } from './types.js';
@@ -66,7 +66,15 @@ export class ImapSession {
     readonly settings: ImapSettings,
   ) {
     this.log = info.logger;
-    this.conn = new Connection(socket, { idleTimeoutMs: settings.idleTimeoutMs, deadlineMs: 0, interrupt: info.shutdown });
+    this.conn = new Connection(socket, {
+      idleTimeoutMs: settings.loginTimeoutMs,
+      deadlineMs: 0,
+      interrupt: info.shutdown,
+      // Slowloris: a command line that has begun must end within the (short) command timeout,
+      // even in a 30-minute authenticated session (test/exhaustion.test.ts).
+      partialInputTimeoutMs: settings.loginTimeoutMs,
+      hasPartialInput: () => this.receiver.bufferedBytes > 0,
+    });
     this.output = new Output(this.conn, settings.outputStallTimeoutMs);
     this.receiver = new ImapReceiver({
       maxLineLength: settings.commandLine,
@@ -123,6 +131,19 @@ export class ImapSession {
   // ---- responses ----------------------------------------------------------------------------
 
   /** Queues untagged (or continuation) chunks; written before the next wait for input. */
+  /**
+   * Turns CONDSTORE on for the rest of the connection. RFC 7162 3.1: the first CONDSTORE enabling
+   * command run with a mailbox selected reports that mailbox's HIGHESTMODSEQ.
+   */
+  async enableCondstore(): Promise<void> {
+    if (this.condstore) return;
+    this.condstore = true;
+    if (this.state.kind !== 'selected') return;
+    const mailbox = await this.store.getMailboxById(this.state.mailbox.mailboxId);
+    if (mailbox === null) return;
+    await this.send(encode.untaggedStatus('OK', { code: 'HIGHESTMODSEQ', value: Math.max(mailbox.highestModseq, 1) }, 'Highest'));
+  }
+
   async send(chunks: readonly Buffer[]): Promise<void> {
     await this.output.send(chunks);
   }
@@ -139,6 +160,9 @@ export class ImapSession {
       const event = this.receiver.next();
       if (event !== null) return event;
       await this.output.flush();
+      // RFC 3501 5.4: the 30-minute autologout is for authenticated sessions; before login the
+      // short command timeout applies.
+      this.conn.setIdleTimeout(this.state.kind === 'notAuthenticated' ? this.settings.loginTimeoutMs : this.settings.idleTimeoutMs);
       const chunk = await this.conn.read();
       if (chunk === null) return null;
       this.receiver.push(chunk);
@@ -187,6 +211,7 @@ export class ImapSession {
         return this.#uploading(null, async () => this.#upload?.end());
       case 'error':
         await this.#discardUpload();
+        countRefused(this, 'UNKNOWN');
         if (event.tag === null && this.state.kind === 'notAuthenticated') return this.#garbageBeforeLogin();
         return this.#bad(event.tag, event.message);
       case 'fatal':
@@ -207,6 +232,7 @@ export class ImapSession {
       command = parseCommand(tag, name, event.args);
     } catch (error) {
       if (!(error instanceof ImapParseError)) throw error;
+      countRefused(this, name);
       if (error.kind === 'unknownCommand' && this.state.kind === 'notAuthenticated') return this.#garbageBeforeLogin();
       return this.#bad(tag, error.message);
     }
@@ -217,6 +243,7 @@ export class ImapSession {
   async execute(command: ImapCommand): Promise<void> {
     const spec = commandSpec(command.name) as CommandSpec<never>;
     if (!isAllowedIn(spec, this.state)) {
+      countRefused(this, command.name);
       return this.#bad(command.tag, `${command.name} is not allowed ${describeState(this.state)}`);
     }
     let status: 'OK' | 'NO' | 'BAD' = 'OK';
@@ -234,12 +261,14 @@ export class ImapSession {
         if (completion.status !== undefined) status = completion.status;
       }
     } catch (error) {
+      // Disk full, I/O error, database busy: the client sees a NO, the operator needs the cause.
+      const fault = storeFaultOf(error);
+      if (fault !== null) this.log[fault.code === 'busy' ? 'warn' : 'error']({ err: fault, command: command.name }, 'store error');
       if (error instanceof ImapNo) [status, code, text] = ['NO', error.code, error.message];
       else if (error instanceof ImapBad) [status, code, text] = ['BAD', error.code, error.message];
       else if (error instanceof StoreError) {
         const no = storeErrorToNo(error);
         [status, code, text] = ['NO', no.code, no.message];
-        if (error.code === 'io') this.log.error({ err: error, command: command.name }, 'store error');
       } else if (isConnectionEnd(error)) {
         throw error;
       } else {
@@ -298,8 +327,9 @@ export class ImapSession {
       await this.#runCommand(event.tag, event.name, event);
     } finally {
       this.pendingUpload = null;
-      // Not taken by the APPEND handler (parse error, wrong state): the staged blobs go.
-      if (!upload.taken) await upload.discard();
+      // Staged blobs the command did not store (parse error, wrong state, a NO before or from the
+      // store) go now; the ones it stored are untouched (AppendUpload.discard).
+      await upload.discard();
     }
   }
 
@@ -317,7 +347,8 @@ export class ImapSession {
       if (isConnectionEnd(error)) throw error;
       const upload = this.#upload;
       const answerTag = tag ?? upload?.tag ?? null;
-      this.log.warn({ err: error }, 'APPEND upload failed');
+      const fault = storeFaultOf(error);
+      this.log[fault !== null && fault.code !== 'busy' ? 'error' : 'warn']({ err: error }, 'APPEND upload failed');
       await this.#discardUpload();
       try {
         this.receiver.abortCommand();

@@ -32,7 +32,7 @@ export async function statusValues(session: ImapSession, mailbox: Mailbox, items
         values.push([item, mailbox.unseenCount]);
         break;
       case 'HIGHESTMODSEQ':
-        session.condstore = true;
+        await session.enableCondstore();
         values.push([item, Math.max(mailbox.highestModseq, 1)]);
         break;
       case 'SIZE':

@@ -10,6 +10,7 @@ import type { TlsManager } from '../net/tls.js';
 import type { MailStore } from '../store/types.js';
 import type { AccountSessions } from './account-sessions.js';
 import type { StructureCache } from './fetch/structure-cache.js';
+import type { ListingCache } from './listing-cache.js';
 import type { RecentRegistry } from './recent.js';
 import type { EvaluateSearch } from './search/types.js';
 import type { Metrics } from '../metrics/types.js';
@@ -30,6 +31,8 @@ export interface ImapServices {
   search: EvaluateSearch;
   /** Encoded ENVELOPE/BODY/BODYSTRUCTURE by blob hash, shared by all sessions. */
   structures: StructureCache;
+  /** Message listings of recently used mailboxes, kept current from the change log. */
+  listings: ListingCache;
 }
 
 export interface ImapSettings {
@@ -53,8 +56,11 @@ export interface ImapSettings {
   sessionsPerAccount: number;
   /** Protocol errors (BAD) before the session is closed with BYE. */
   errorsPerSession: number;
-  /** Autologout (RFC 3501 5.4: at least 30 minutes), ms. */
+  /** Autologout of an authenticated session (RFC 3501 5.4: at least 30 minutes), ms. */
   idleTimeoutMs: number;
+  /** Idle timeout before login, ms: the short command timeout, since RFC 3501 5.4's 30 minutes
+   * protect users' sessions, not anonymous connections holding a slot. */
+  loginTimeoutMs: number;
   /** A client that does not read our output for this long is disconnected, ms. */
   outputStallTimeoutMs: number;
   tlsHandshakeTimeoutMs: number;

@@ -51,6 +51,15 @@ export interface ConnectionOptions {
   highWaterMark?: number;
   /** After end(), how long the peer gets to close before the socket is destroyed. Default 5 s. */
   lingerMs?: number;
+  /**
+   * Slowloris defence: a command the session has started receiving (`hasPartialInput()` true
+   * when it waits for more) must be complete within this many ms, however slowly its octets
+   * trickle in; the idle timeout alone restarts with every octet. The wait then ends with
+   * ConnectionInterrupted('idleTimeout'). 0 or absent: no such limit.
+   */
+  partialInputTimeoutMs?: number;
+  /** True while the session holds an unfinished command (e.g. its receiver buffers a partial line). */
+  hasPartialInput?: () => boolean;
 }
 
 export interface TlsDetails {
@@ -71,6 +80,8 @@ const DEFAULT_LINGER_MS = 5_000;
 export class Connection {
   #socket: Socket | TLSSocket;
   readonly #options: ConnectionOptions;
+  /** Current idle timeout; protocols change it with the session state (setIdleTimeout). */
+  #idleTimeoutMs: number;
   /** Chunks received and not yet handed to the session. */
   #queue: Buffer[] = [];
   #queuedBytes = 0;
@@ -82,6 +93,8 @@ export class Connection {
   #idleTimer: NodeJS.Timeout | null = null;
   #deadlineTimer: NodeJS.Timeout | null = null;
   #deadlinePassed = false;
+  /** When the session's current unfinished command began (Date.now()), or null. */
+  #partialSince: number | null = null;
   readonly #onData = (chunk: Buffer): void => this.#receive(chunk);
   readonly #onEnd = (): void => this.#markEnded();
   readonly #onClose = (): void => this.#markClosed();
@@ -90,6 +103,7 @@ export class Connection {
   constructor(socket: Socket | TLSSocket, options: ConnectionOptions) {
     this.#socket = socket;
     this.#options = options;
+    this.#idleTimeoutMs = options.idleTimeoutMs;
     this.#attach(socket);
     if (options.deadlineMs > 0) {
       this.#deadlineTimer = setTimeout(() => {
@@ -137,6 +151,11 @@ export class Connection {
   /** Octets received and not yet handed out by read(). */
   get bufferedBytes(): number {
     return this.#queuedBytes;
+  }
+
+  /** Changes the idle timeout for the next waits (a session before and after login); 0 disables. */
+  setIdleTimeout(ms: number): void {
+    this.#idleTimeoutMs = ms;
   }
 
   /** True when a chunk is waiting, so read() would not block. */
@@ -357,10 +376,24 @@ export class Connection {
   }
 
   #armIdleTimer(): void {
-    if (this.#options.idleTimeoutMs <= 0) return;
+    const waitMs = this.#waitLimitMs();
+    if (waitMs <= 0) return;
     this.#clearIdleTimer();
-    this.#idleTimer = setTimeout(() => this.#interruptPendingRead('idleTimeout'), this.#options.idleTimeoutMs);
+    this.#idleTimer = setTimeout(() => this.#interruptPendingRead('idleTimeout'), waitMs);
     this.#idleTimer.unref();
+  }
+
+  /** How long this wait for input may last: the idle timeout, shortened to what is left of the
+   * partial-input budget while the session holds an unfinished command. 0: unlimited. */
+  #waitLimitMs(): number {
+    const budget = this.#options.partialInputTimeoutMs ?? 0;
+    if (budget <= 0 || this.#options.hasPartialInput?.() !== true) {
+      this.#partialSince = null;
+      return this.#idleTimeoutMs;
+    }
+    this.#partialSince ??= Date.now();
+    const left = Math.max(1, this.#partialSince + budget - Date.now());
+    return this.#idleTimeoutMs > 0 ? Math.min(this.#idleTimeoutMs, left) : left;
   }
 
   #clearIdleTimer(): void {

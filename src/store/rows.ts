@@ -4,7 +4,7 @@
  * SQLite and a text[] in PostgreSQL.
  * @module
  */
-import type { QueueEntry, QueueRecipient } from '../queue/types.js';
+import type { QueueEntry, QueuedRecipient } from '../queue/types.js';
 import type { Account, Change, DeliveryOutcome, Domain, Mailbox, MessageMeta, SpecialUse } from './types.js';
 
 export interface DomainRow {
@@ -117,6 +117,8 @@ export function toMessageMeta(row: MessageRow): MessageMeta {
 
 export function parseKeywords(stored: string | readonly string[]): string[] {
   if (typeof stored !== 'string') return [...stored];
+  // Most messages have none: no JSON parse for them (listings of 100,000 rows).
+  if (stored === '[]') return [];
   const value: unknown = JSON.parse(stored);
   return Array.isArray(value) ? value.filter((k): k is string => typeof k === 'string') : [];
 }
@@ -168,6 +170,11 @@ export interface QueueRow {
   created_at: number;
   next_attempt_at: number;
   attempts: number;
+  lease_owner: string | null;
+  lease_until: number | null;
+  last_error: string | null;
+  /** 0/1 in SQLite, boolean in PostgreSQL. */
+  delay_notified: number | boolean;
 }
 
 export function toQueueEntry(row: QueueRow): QueueEntry {
@@ -176,7 +183,7 @@ export function toQueueEntry(row: QueueRow): QueueEntry {
     blobHash: row.blob_hash,
     size: row.size,
     sender: row.sender,
-    recipients: JSON.parse(row.recipients) as QueueRecipient[],
+    recipients: parseQueuedRecipients(row.recipients),
     ret: row.ret as QueueEntry['ret'],
     envid: row.envid,
     body: row.body as QueueEntry['body'],
@@ -186,7 +193,24 @@ export function toQueueEntry(row: QueueRow): QueueEntry {
     createdAt: new Date(row.created_at),
     nextAttemptAt: new Date(row.next_attempt_at),
     attempts: row.attempts,
+    leaseOwner: row.lease_owner,
+    leaseUntil: row.lease_until === null ? null : new Date(Number(row.lease_until)),
+    lastError: row.last_error,
+    delayNotified: row.delay_notified === true || row.delay_notified === 1,
   };
+}
+
+/** Recipients as stored; entries written before per-recipient state existed are all pending. */
+export function parseQueuedRecipients(json: string): QueuedRecipient[] {
+  const parsed = JSON.parse(json) as Array<Partial<QueuedRecipient> & Pick<QueuedRecipient, 'address' | 'kind'>>;
+  return parsed.map((recipient) => ({
+    address: recipient.address,
+    kind: recipient.kind,
+    notify: recipient.notify ?? null,
+    orcpt: recipient.orcpt ?? null,
+    state: recipient.state ?? 'pending',
+    last: recipient.last ?? null,
+  }));
 }
 
 export function isOverQuota(outcome: DeliveryOutcome | undefined): boolean {

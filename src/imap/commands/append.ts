@@ -31,11 +31,11 @@ interface Receiving {
 
 /** The literals of one APPEND command while they arrive. */
 export class AppendUpload {
-  /** The APPEND handler took the staged blobs (they are the store's business from then on). */
-  taken = false;
   mailbox: Mailbox | null = null;
   readonly staged = new Map<number, { blob: StagedBlob; index: MessageIndex }>();
   #receiving: Receiving | null = null;
+  /** Writers of the finished literals: aborting one drops its staged blob unless it was stored. */
+  readonly #finished: BlobWriter[] = [];
   /** Octets announced so far, for the quota check of the next literal. */
   #announced = 0;
 
@@ -84,16 +84,22 @@ export class AppendUpload {
     if (receiving === null) return;
     this.#receiving = null;
     const blob = await receiving.writer.finish();
+    this.#finished.push(receiving.writer);
     this.staged.set(receiving.index, { blob, index: receiving.indexer.finish() });
   }
 
-  /** Throws away what was written. Finished staged blobs are temp files the store removes at
-   * close or recovery (the MailStore interface has no call to drop one earlier). */
+  /**
+   * Throws away what was written and not stored: the literal being received and the staged
+   * blobs of finished ones (a MULTIAPPEND whose second literal failed, a refused APPEND), so
+   * their temp files go now rather than at close — on a full disk that space matters. Blobs the
+   * store took are untouched (BlobWriter.abort after finish drops only an unused staged blob).
+   */
   async discard(): Promise<void> {
     const receiving = this.#receiving;
     this.#receiving = null;
     this.staged.clear();
-    await receiving?.writer.abort().catch(() => undefined);
+    const writers = [...this.#finished.splice(0), ...(receiving === null ? [] : [receiving.writer])];
+    await Promise.all(writers.map((writer) => writer.abort().catch(() => undefined)));
   }
 
   async #refuse(refusal: Refusal): Promise<void> {
@@ -140,7 +146,6 @@ export class AppendUpload {
 
 export async function cmdAppend(session: ImapSession, command: CommandOf<'APPEND'>, state: LoggedInState): Promise<Completion> {
   const upload = session.pendingUpload;
-  if (upload !== null) upload.taken = true;
   const mailbox = upload?.mailbox ?? (await storeCall(() => session.store.getMailbox(state.user.accountId, command.mailbox)));
   if (mailbox === null) throw new ImapNo('TRYCREATE', 'Mailbox does not exist');
   const messages: NewMessage[] = [];

@@ -18,7 +18,7 @@ import type { FetchItem } from '../../wire/imap/index.js';
 import type { CommandOf, Completion } from '../dispatch.js';
 import { ImapBad, storeCall } from '../errors.js';
 import { SEEN } from '../flags.js';
-import { writeFetchResponse } from '../fetch/message-writer.js';
+import { fetchResponseText, isTextItem, writeFetchResponse } from '../fetch/message-writer.js';
 import type { EncodedStructure } from '../fetch/structure-cache.js';
 import { expungedSince } from '../qresync.js';
 import { resolvePositions } from '../sequence.js';
@@ -35,11 +35,13 @@ interface FetchPlan {
   readonly needStructure: boolean;
   readonly setsSeen: boolean;
   readonly hasFlags: boolean;
+  /** Every item is answered from metadata and structure: responses are built as text in batches. */
+  readonly textOnly: boolean;
 }
 
 export async function cmdFetch(session: ImapSession, command: CommandOf<'FETCH'>, state: SelectedState): Promise<Completion> {
   const view = state.mailbox;
-  const plan = planFetch(command, session);
+  const plan = await planFetch(command, session);
   const positions = resolvePositions(view, command.sequenceSet, command.uid, session.savedSearch);
   if (command.vanished && command.changedSince !== null) {
     // RFC 7162 3.2.6: VANISHED (EARLIER) for expunged UIDs of the set, before the FETCHes.
@@ -49,11 +51,29 @@ export async function cmdFetch(session: ImapSession, command: CommandOf<'FETCH'>
     if (gone.length > 0) await session.send(encode.vanishedResponse(gone, true));
   }
   let missing = false;
+  // Without sections the rows come from the shared listing, read (brought up to date) once.
+  const listing = plan.needIndex || positions.length === 0 ? null : (await storeCall(() => session.services.listings.list(view.accountId, view.mailboxId))).messages;
   for (let from = 0; from < positions.length; from += CHUNK) {
     const chunk = positions.slice(from, from + CHUNK);
     const uids = chunk.map((i) => view.uids[i]!);
-    const byUid = await loadChunk(session, state, uids, plan);
+    const byUid = await loadChunk(session, state, uids, plan, listing);
     const flagged = plan.setsSeen && !view.readOnly ? await markSeen(session, state, byUid) : new Set<number>();
+    if (plan.textOnly) {
+      // One string and one queued write per chunk (the output still waits for drain).
+      const lines: string[] = [];
+      for (let k = 0; k < chunk.length; k++) {
+        const uid = uids[k]!;
+        const found = byUid.get(uid);
+        if (found === undefined) {
+          missing = true;
+          continue;
+        }
+        if (command.changedSince !== null && found.meta.modseq <= command.changedSince) continue;
+        lines.push(fetchResponseText({ seq: chunk[k]! + 1, meta: found.meta, index: found.index, structure: found.structure, recent: view.isRecent(uid) }, plan.items, false));
+      }
+      if (lines.length > 0) await session.send([Buffer.from(lines.join(''), 'utf8')]);
+      continue;
+    }
     for (let k = 0; k < chunk.length; k++) {
       const uid = uids[k]!;
       const found = byUid.get(uid);
@@ -74,14 +94,14 @@ export async function cmdFetch(session: ImapSession, command: CommandOf<'FETCH'>
 }
 
 /** Validates the items and decides what the store must deliver. */
-function planFetch(command: CommandOf<'FETCH'>, session: ImapSession): FetchPlan {
+async function planFetch(command: CommandOf<'FETCH'>, session: ImapSession): Promise<FetchPlan> {
   let items = command.items;
   for (const item of items) {
     if (item.type === 'BINARY' || item.type === 'BINARY.SIZE') throw new ImapBad('BINARY is not supported');
   }
   // RFC 7162 3.1.4.1 / 3.1.6: CHANGEDSINCE and MODSEQ enable CONDSTORE, and then every FETCH
   // that reports flags carries MODSEQ (RFC 7162 3.1.4).
-  if (command.changedSince !== null || items.some((i) => i.type === 'MODSEQ')) session.condstore = true;
+  if (command.changedSince !== null || items.some((i) => i.type === 'MODSEQ')) await session.enableCondstore();
   const extra: FetchItem[] = [];
   if (command.uid && !items.some((i) => i.type === 'UID')) extra.push({ type: 'UID' });
   // RFC 7162 3.1: a CONDSTORE-aware client gets MODSEQ in every untagged FETCH response.
@@ -93,6 +113,7 @@ function planFetch(command: CommandOf<'FETCH'>, session: ImapSession): FetchPlan
     needStructure: items.some((i) => i.type === 'ENVELOPE' || i.type === 'BODY' || i.type === 'BODYSTRUCTURE'),
     setsSeen: items.some((i) => (i.type === 'BODY_SECTION' && !i.peek) || i.type === 'RFC822' || i.type === 'RFC822.TEXT'),
     hasFlags: items.some((i) => i.type === 'FLAGS'),
+    textOnly: items.every(isTextItem),
   };
 }
 
@@ -115,8 +136,9 @@ interface Loaded {
 }
 
 /** One store read for the chunk: rows with their index when a section needs it; otherwise rows
- * only, with ENVELOPE/BODYSTRUCTURE from the shared cache and the index read for misses alone. */
-async function loadChunk(session: ImapSession, state: SelectedState, uids: readonly number[], plan: FetchPlan): Promise<Map<number, Loaded>> {
+ * from the listing, with ENVELOPE/BODYSTRUCTURE from the shared cache and the index read for
+ * misses alone. */
+async function loadChunk(session: ImapSession, state: SelectedState, uids: readonly number[], plan: FetchPlan, listing: readonly MessageMeta[] | null): Promise<Map<number, Loaded>> {
   const view = state.mailbox;
   const cache = session.services.structures;
   const byUid = new Map<number, Loaded>();
@@ -130,7 +152,7 @@ async function loadChunk(session: ImapSession, state: SelectedState, uids: reado
     return byUid;
   }
   const wanted = new Set(uids);
-  const messages = await storeCall(() => session.store.listMessages(view.mailboxId, uids[0], uids[uids.length - 1]));
+  const messages = listing === null ? [] : listing.slice(lowerBoundByUid(listing, uids[0]!), lowerBoundByUid(listing, uids[uids.length - 1]! + 1));
   const misses: number[] = [];
   for (const message of messages) {
     if (!wanted.has(message.uid)) continue;
@@ -147,6 +169,18 @@ async function loadChunk(session: ImapSession, state: SelectedState, uids: reado
     for (const uid of misses) if (byUid.get(uid)?.structure === null) byUid.delete(uid);
   }
   return byUid;
+}
+
+/** First index of `messages` (ascending UIDs) whose UID is >= uid. */
+function lowerBoundByUid(messages: readonly MessageMeta[], uid: number): number {
+  let lo = 0;
+  let hi = messages.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (messages[mid]!.uid < uid) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
 }
 
 /** RFC 3501 6.4.5: BODY[...] (not PEEK), RFC822 and RFC822.TEXT set \Seen. Returns the UIDs

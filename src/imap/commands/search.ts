@@ -39,12 +39,10 @@ async function search(session: ImapSession, command: CommandOf<'SEARCH'>, state:
   if (!SUPPORTED_SEARCH_CHARSETS.includes(charset)) throw new ImapNo({ code: 'BADCHARSET', charsets: SUPPORTED_SEARCH_CHARSETS }, 'Unsupported charset');
   const key: SearchKey = command.criteria.length === 1 ? command.criteria[0]! : { type: 'AND', keys: command.criteria };
   const usesModseq = searchUsesModseq(key);
-  if (usesModseq) session.condstore = true;
+  if (usesModseq) await session.enableCondstore();
   const view = state.mailbox;
-  const metas = await storeCall(() => session.store.listMessages(view.mailboxId));
-  const byUid = new Map<number, MessageMeta>();
-  for (const meta of metas) byUid.set(meta.uid, meta);
-  const messages: SearchMessage[] = view.uids.map((uid, i) => searchMessage(i + 1, uid, byUid.get(uid), view.isRecent(uid)));
+  const { messages: metas } = await storeCall(() => session.services.listings.list(view.accountId, view.mailboxId));
+  const messages = searchMessages(view.uids, metas, (uid) => view.isRecent(uid));
   const source = new StoreSearchSource({ store: session.store, mailboxId: view.mailboxId });
   const context: SearchContext = {
     messages,
@@ -64,7 +62,7 @@ async function search(session: ImapSession, command: CommandOf<'SEARCH'>, state:
     throw error;
   }
   const numbers = command.uid ? uids : uids.map((uid) => view.seqOf(uid));
-  const highestModseq = usesModseq && uids.length > 0 ? Math.max(...uids.map((uid) => byUid.get(uid)?.modseq ?? 0)) : null;
+  const highestModseq = usesModseq && uids.length > 0 ? uids.reduce((max, uid) => Math.max(max, messages[view.seqOf(uid) - 1]?.modseq ?? 0), 0) : null;
   const options = command.returnOptions;
   if (options === null) {
     await session.send(encode.searchResponse(numbers, highestModseq));
@@ -97,8 +95,20 @@ function savedResult(options: readonly string[], uids: readonly number[]): numbe
   return [...saved].sort((a, b) => a - b);
 }
 
+/** The view's messages with their metadata: both lists ascend by UID, so one merge pass. */
+function searchMessages(uids: readonly number[], metas: readonly MessageMeta[], isRecent: (uid: number) => boolean): SearchMessage[] {
+  const messages: SearchMessage[] = new Array<SearchMessage>(uids.length);
+  let at = 0;
+  for (let i = 0; i < uids.length; i++) {
+    const uid = uids[i]!;
+    while (at < metas.length && metas[at]!.uid < uid) at++;
+    messages[i] = searchMessage(i + 1, uid, metas[at]?.uid === uid ? metas[at] : undefined, isRecent(uid));
+  }
+  return messages;
+}
+
 /** A message another session expunged (not announced yet) keeps its number; it has no data. */
 function searchMessage(seq: number, uid: number, meta: MessageMeta | undefined, recent: boolean): SearchMessage {
   if (meta === undefined) return { seq, uid, flags: 0, keywords: [], recent, internalDate: new Date(0), size: 0, modseq: 0, blobHash: '' };
-  return { seq, uid, flags: meta.flags, keywords: meta.keywords, recent, internalDate: meta.internalDate, size: meta.size, modseq: meta.modseq, blobHash: meta.blobHash };
+  return { seq, uid, flags: meta.flags, keywords: meta.keywords, recent, internalDate: meta.internalDate, size: meta.size, modseq: meta.modseq, blobHash: meta.blobHash, rowId: meta.id };
 }

@@ -37,7 +37,7 @@ export async function cmdSelect(session: ImapSession, command: CommandOf<'SELECT
   const mailbox = await storeCall(() => session.store.getMailbox(user.accountId, command.mailbox));
   if (mailbox === null) throw new ImapNo('NONEXISTENT', 'No such mailbox');
   const readOnly = command.name === 'EXAMINE';
-  const { view, messages } = await MailboxView.open(session.store, session.services.recent, user.accountId, mailbox, readOnly);
+  const { view, messages } = await storeCall(() => MailboxView.open(session.store, session.services.listings, session.services.recent, user.accountId, mailbox, readOnly));
   await session.send(view.flagsResponses(session.settings.keywordsPerMailbox));
   await session.send([...encode.existsResponse(view.count), ...encode.recentResponse(view.recentCount())]);
   const firstUnseen = messages.findIndex((m) => (m.flags & SEEN) === 0);
@@ -105,6 +105,6 @@ export async function cmdCheck(_session: ImapSession, _command: CommandOf<'CHECK
 /** UIDs in the view that carry \Deleted now (and are in `only`, when given). */
 export async function deletedUids(session: ImapSession, state: SelectedState, only: ((uid: number) => boolean) | null): Promise<number[]> {
   const view = state.mailbox;
-  const messages = await storeCall(() => session.store.listMessages(view.mailboxId));
+  const { messages } = await storeCall(() => session.services.listings.list(view.accountId, view.mailboxId));
   return messages.filter((m) => (m.flags & DELETED) !== 0 && view.seqOf(m.uid) > 0 && (only === null || only(m.uid))).map((m) => m.uid);
 }

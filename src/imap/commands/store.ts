@@ -17,7 +17,7 @@ export async function cmdStore(session: ImapSession, command: CommandOf<'STORE'>
   const view = state.mailbox;
   if (view.readOnly) throw new ImapNo('CANNOT', 'Mailbox is read-only');
   const { bits, keywords } = splitFlags(command.flags);
-  if (command.unchangedSince !== null) session.condstore = true;
+  if (command.unchangedSince !== null) await session.enableCondstore();
   if (command.action !== 'remove') checkKeywordLimit(session, state, keywords);
   const positions = resolvePositions(view, command.sequenceSet, command.uid, session.savedSearch);
   if (positions.length === 0) return;
@@ -42,7 +42,7 @@ export async function cmdStore(session: ImapSession, command: CommandOf<'STORE'>
 async function reportFlags(session: ImapSession, state: SelectedState, command: CommandOf<'STORE'>, uids: readonly number[], refused: ReadonlySet<number>): Promise<void> {
   const view = state.mailbox;
   const wanted = new Set(uids);
-  const messages = await storeCall(() => session.store.listMessages(view.mailboxId, uids[0], uids[uids.length - 1]));
+  const messages = await storeCall(() => session.services.listings.range(view.accountId, view.mailboxId, uids[0]!, uids[uids.length - 1]!));
   for (const message of messages) {
     if (!wanted.has(message.uid) || refused.has(message.uid)) continue;
     const seq = view.seqOf(message.uid);

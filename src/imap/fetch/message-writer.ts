@@ -36,6 +36,65 @@ export interface WriterOptions {
   readonly output: Output;
 }
 
+/** Items answered from metadata and the encoded structure alone: no literal, no store read. */
+export function isTextItem(item: FetchItem): boolean {
+  switch (item.type) {
+    case 'UID':
+    case 'FLAGS':
+    case 'INTERNALDATE':
+    case 'RFC822.SIZE':
+    case 'MODSEQ':
+    case 'ENVELOPE':
+    case 'BODYSTRUCTURE':
+    case 'BODY':
+      return true;
+    default:
+      return false;
+  }
+}
+
+/**
+ * The whole `* n FETCH (...)` line when every item is a text item (isTextItem), built without
+ * awaiting anything: FETCH 1:* of ENVELOPE and BODYSTRUCTURE over 100,000 messages then costs
+ * one string per message and one write per batch, not a promise chain per message.
+ */
+export function fetchResponseText(target: FetchTarget, items: readonly FetchItem[], addFlags: boolean): string {
+  const meta = target.meta;
+  const parts: string[] = [];
+  for (const item of items) {
+    switch (item.type) {
+      case 'UID':
+        parts.push(`UID ${meta.uid}`);
+        break;
+      case 'FLAGS':
+        parts.push(`FLAGS ${flagListText(meta.flags, meta.keywords, target.recent)}`);
+        break;
+      case 'INTERNALDATE':
+        parts.push(`INTERNALDATE "${encode.formatDateTime(meta.internalDate, 0)}"`);
+        break;
+      case 'RFC822.SIZE':
+        parts.push(`RFC822.SIZE ${meta.size}`);
+        break;
+      case 'MODSEQ':
+        parts.push(`MODSEQ (${meta.modseq})`);
+        break;
+      case 'ENVELOPE':
+        parts.push(`ENVELOPE ${target.structure?.envelope ?? encodeEnvelope(indexOf(target).envelope)}`);
+        break;
+      case 'BODYSTRUCTURE':
+        parts.push(`BODYSTRUCTURE ${target.structure?.bodyStructure ?? encodeBodyStructure(indexOf(target).part)}`);
+        break;
+      case 'BODY':
+        parts.push(`BODY ${target.structure?.body ?? encodeBody(indexOf(target).part)}`);
+        break;
+      default:
+        throw new Error(`FETCH item ${item.type} needs the streaming writer`);
+    }
+  }
+  if (addFlags) parts.push(`FLAGS ${flagListText(meta.flags, meta.keywords, target.recent)}`);
+  return `* ${target.seq} FETCH (${parts.join(' ')})\r\n`;
+}
+
 /** Writes one FETCH response for `items` (in order; FLAGS appended when `addFlags`). */
 export async function writeFetchResponse(options: WriterOptions, target: FetchTarget, items: readonly FetchItem[], addFlags: boolean): Promise<void> {
   const { output } = options;
@@ -65,9 +124,17 @@ export async function writeFetchResponse(options: WriterOptions, target: FetchTa
       await output.send([data]);
       return;
     }
+    // Opened before the literal's length goes out: a blob that cannot be read (lost, I/O error)
+    // fails the command with a NO instead of leaving the client inside a literal that never ends.
+    const source = await options.store.openMessage(meta, range.start, range.end);
     text += `${name} {${range.end - range.start}}\r\n`;
-    await flushText();
-    await output.stream(await options.store.openMessage(meta, range.start, range.end), range.end - range.start);
+    try {
+      await flushText();
+    } catch (error) {
+      source.destroy();
+      throw error;
+    }
+    await output.stream(source, range.end - range.start);
   };
 
   for (const item of items) {

@@ -3,13 +3,13 @@
  * They depend only on the body's index — a per-copy prefix (Return-Path, Delivered-To) changes
  * offsets, not these — so one entry serves every copy in every mailbox. Clients fetch them
  * again and again (every resync, every new session); with a warm entry a FETCH needs the
- * message row only, not the stored index. Least recently used entries go first once the cache
- * holds `maxBytes` of text.
+ * message row only, not the stored index. Bounded in octets; CLOCK eviction (../clock-cache.ts).
  * @module
  */
 import { encodeBody, encodeBodyStructure } from '../encode/bodystructure.js';
 import { encodeEnvelope } from '../encode/envelope.js';
 import type { MessageIndex } from '../../mime/types.js';
+import { ClockCache } from '../clock-cache.js';
 
 export interface EncodedStructure {
   readonly envelope: string;
@@ -17,50 +17,34 @@ export interface EncodedStructure {
   readonly bodyStructure: string;
 }
 
-/** Per-entry overhead beyond the strings (map slot, object): a rough figure for the budget. */
-const ENTRY_OVERHEAD = 200;
+/** Per-entry overhead beyond the strings (map slot, hash key, object, string headers): a rough figure for the budget. */
+const ENTRY_OVERHEAD = 240;
 
 export class StructureCache {
-  readonly #entries = new Map<string, EncodedStructure>();
-  #bytes = 0;
+  readonly #cache: ClockCache<EncodedStructure>;
 
-  constructor(readonly maxBytes: number) {}
+  constructor(readonly maxBytes: number) {
+    this.#cache = new ClockCache(maxBytes);
+  }
 
   get size(): number {
-    return this.#entries.size;
+    return this.#cache.size;
   }
 
   get(hash: string): EncodedStructure | undefined {
-    const entry = this.#entries.get(hash);
-    if (entry !== undefined) {
-      // Map order is the LRU order: move to the back.
-      this.#entries.delete(hash);
-      this.#entries.set(hash, entry);
-    }
-    return entry;
+    return this.#cache.get(hash);
   }
 
   /** Encodes from the index, keeps the result (when it fits) and returns it. */
   encode(hash: string, index: MessageIndex): EncodedStructure {
     const entry: EncodedStructure = { envelope: encodeEnvelope(index.envelope), body: encodeBody(index.part), bodyStructure: encodeBodyStructure(index.part) };
     const cost = costOf(entry);
-    if (cost > this.maxBytes / 8) return entry;
-    const previous = this.#entries.get(hash);
-    if (previous !== undefined) {
-      this.#entries.delete(hash);
-      this.#bytes -= costOf(previous);
-    }
-    this.#entries.set(hash, entry);
-    this.#bytes += cost;
-    for (const [oldest, value] of this.#entries) {
-      if (this.#bytes <= this.maxBytes) break;
-      this.#entries.delete(oldest);
-      this.#bytes -= costOf(value);
-    }
+    if (cost <= this.maxBytes / 8) this.#cache.set(hash, entry, cost);
     return entry;
   }
 }
 
+/** Octets held: the texts are nearly always ASCII, which V8 keeps at one byte per character. */
 function costOf(entry: EncodedStructure): number {
-  return 2 * (entry.envelope.length + entry.body.length + entry.bodyStructure.length) + ENTRY_OVERHEAD;
+  return entry.envelope.length + entry.body.length + entry.bodyStructure.length + ENTRY_OVERHEAD;
 }

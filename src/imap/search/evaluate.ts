@@ -17,14 +17,17 @@ import { performance } from 'node:perf_hooks';
 import type { DayComparison, SearchNode } from './compile.js';
 import { Cost, compileSearch } from './compile.js';
 import { MessageContent, MessageGoneError } from './content.js';
-import { dayOfInstant, sentDay } from './dates.js';
+import { dayOfInstant } from './dates.js';
 import type { FoldedNeedle } from './match-text.js';
+import type { FieldsCache } from './fields-cache.js';
 import type { TextCache } from './text-cache.js';
 import type { SearchContext, SearchKey, SearchMessage } from './types.js';
 
 export interface SearchEngineOptions {
   /** Decoded body text by blob hash, shared by every search that uses this engine; null for none. */
   textCache?: TextCache | null;
+  /** Decoded search fields by blob hash (SUBJECT, FROM, SENT* ...), shared likewise; null for none. */
+  fieldsCache?: FieldsCache | null;
   /** Candidate messages evaluated concurrently in pass 2 when message bytes must be read
    * (HEADER, BODY, TEXT). Default 16. Index-only searches use `indexWindow`. */
   window?: number;
@@ -89,7 +92,7 @@ export async function runSearch(key: SearchKey, ctx: SearchContext, options: Sea
     if (i % METADATA_STRIDE === METADATA_STRIDE - 1) await slicer.maybeYield();
   }
 
-  const evaluator = new ContentEvaluator(ctx, options.textCache ?? null, zone, slicer);
+  const evaluator = new ContentEvaluator(ctx, options.textCache ?? null, options.fieldsCache ?? null, zone, slicer);
   const window = Math.max(1, node.cost <= Cost.Index ? (options.indexWindow ?? 64) : (options.window ?? 16));
   for (let at = 0; at < pending.length; at += window) {
     const batch = pending.slice(at, at + window);
@@ -186,13 +189,14 @@ class ContentEvaluator {
   constructor(
     private readonly ctx: SearchContext,
     private readonly cache: TextCache | null,
+    private readonly fieldsCache: FieldsCache | null,
     private readonly zone: number,
     private readonly slicer: Slicer,
   ) {}
 
   /** The verdict for one message; a message expunged meanwhile does not match. */
   async matches(node: SearchNode, m: SearchMessage): Promise<boolean> {
-    const content = new MessageContent(this.ctx, m, this.cache);
+    const content = new MessageContent(this.ctx, m, this.cache, this.fieldsCache);
     try {
       return await this.evaluate(node, m, content);
     } catch (err) {
@@ -205,11 +209,11 @@ class ContentEvaluator {
     if (node.cost === Cost.Metadata) return byMetadata(node, m, this.zone) === true;
     switch (node.kind) {
       case 'sentDate': {
-        const day = sentDay(await content.index());
+        const day = (await content.facts()).sentDay;
         return day !== null && compareDays(day, node.comparison, node.day);
       }
       case 'field':
-        return node.needle.foundIn((await content.index()).search[node.field]);
+        return node.needle.foundIn((await content.facts()).search[node.field]);
       case 'header': {
         // RFC 3501 6.4.4: a header with that name must exist; an empty string then matches it.
         const fields = await content.headerFields();

@@ -23,6 +23,8 @@ export { FoldedNeedle, foldCase, matchesText } from './match-text.js';
 export { StoreSearchSource } from './store-source.js';
 export type { StoreSearchSourceOptions } from './store-source.js';
 export { TextCache } from './text-cache.js';
+export { FieldsCache } from './fields-cache.js';
+export type { IndexFacts } from './fields-cache.js';
 export type { TextCacheOptions, TextCacheStats } from './text-cache.js';
 
 /** A search function bound to options (a shared text cache above all). */

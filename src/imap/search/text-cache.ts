@@ -12,6 +12,8 @@
  * @module
  */
 
+import { ClockCache } from '../clock-cache.js';
+
 const ENTRY_OVERHEAD = 96;
 
 export interface TextCacheOptions {
@@ -32,62 +34,46 @@ export interface TextCacheStats {
 export class TextCache {
   readonly maxBytes: number;
   readonly maxEntryBytes: number;
-  // A Map iterates in insertion order: re-inserting on use keeps the oldest entry first.
-  readonly #entries = new Map<string, string>();
-  #bytes = 0;
+  // CLOCK eviction (../clock-cache.ts): a hit marks the entry used, eviction gives used
+  // entries a second chance.
+  readonly #cache: ClockCache<string>;
   #hits = 0;
   #misses = 0;
 
   constructor(options: TextCacheOptions = {}) {
     this.maxBytes = Math.max(0, options.maxBytes ?? 64 * 1024 * 1024);
     this.maxEntryBytes = Math.min(this.maxBytes, options.maxEntryBytes ?? Math.floor(this.maxBytes / 16));
+    this.#cache = new ClockCache(this.maxBytes);
   }
 
   /** The cached text, marked as just used; undefined when absent. */
   get(key: string): string | undefined {
-    const text = this.#entries.get(key);
-    if (text === undefined) {
-      this.#misses++;
-      return undefined;
-    }
-    this.#hits++;
-    this.#entries.delete(key);
-    this.#entries.set(key, text);
+    const text = this.#cache.get(key);
+    if (text === undefined) this.#misses++;
+    else this.#hits++;
     return text;
   }
 
   /** Keeps `text` unless it is too large, evicting the least recently used entries. */
   set(key: string, text: string): void {
     const cost = entryCost(key, text);
-    this.delete(key);
-    if (cost > this.maxEntryBytes) return;
-    this.#entries.set(key, text);
-    this.#bytes += cost;
-    this.evict();
+    if (cost > this.maxEntryBytes) {
+      this.#cache.delete(key);
+      return;
+    }
+    this.#cache.set(key, text, cost);
   }
 
   delete(key: string): void {
-    const old = this.#entries.get(key);
-    if (old === undefined) return;
-    this.#entries.delete(key);
-    this.#bytes -= entryCost(key, old);
+    this.#cache.delete(key);
   }
 
   clear(): void {
-    this.#entries.clear();
-    this.#bytes = 0;
+    this.#cache.clear();
   }
 
   get stats(): TextCacheStats {
-    return { hits: this.#hits, misses: this.#misses, entries: this.#entries.size, bytes: this.#bytes };
-  }
-
-  private evict(): void {
-    for (const [key, text] of this.#entries) {
-      if (this.#bytes <= this.maxBytes) break;
-      this.#entries.delete(key);
-      this.#bytes -= entryCost(key, text);
-    }
+    return { hits: this.#hits, misses: this.#misses, entries: this.#cache.size, bytes: this.#cache.bytes };
   }
 }
 

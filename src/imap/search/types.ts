@@ -44,6 +44,9 @@ export interface SearchMessage {
   readonly modseq: number;
   /** Content hash of the stored body: identical bodies share it (a cache key for decoded text). */
   readonly blobHash: string;
+  /** The store's row id (MessageMeta.id), when known: a row's octets (prefix + body) never
+   * change and ids are never reused, so it keys the cached header text. */
+  readonly rowId?: number;
 }
 
 export interface SearchContext {

@@ -50,11 +50,14 @@ const KEYWORDS_FROM_JSON = (json: string): string =>
 
 // ---- reads -------------------------------------------------------------------------------------
 
+/** Listings leave out the prefix bytea (a Buffer per row, unused by MessageMeta). */
+const LISTING_COLUMNS = MESSAGE_COLUMNS.replace(', prefix', '');
+
 export async function listMessages(db: Queryable, mailboxId: Id, uidFrom: number, uidTo: number): Promise<MessageMeta[]> {
   if (!Number.isSafeInteger(mailboxId)) return [];
   const found = await rows<MessageRow>(
     db,
-    `SELECT ${MESSAGE_COLUMNS} FROM messages WHERE mailbox_id = $1 AND uid BETWEEN $2 AND $3 ORDER BY uid`,
+    `SELECT ${LISTING_COLUMNS} FROM messages WHERE mailbox_id = $1 AND uid BETWEEN $2 AND $3 ORDER BY uid`,
     [mailboxId, Math.max(0, Math.floor(uidFrom)), Math.min(MAX_UID, Math.floor(uidTo))],
   );
   return found.map(toMessageMeta);

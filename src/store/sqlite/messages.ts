@@ -47,10 +47,13 @@ interface RowFields {
 
 // ---- reads -------------------------------------------------------------------------------------
 
+/** Listings leave out the prefix BLOB (a Buffer per row, unused by MessageMeta). */
+const LISTING_COLUMNS = MESSAGE_COLUMNS.replace(', prefix', '');
+
 export function listMessages(sql: Sql, mailboxId: Id, uidFrom: number, uidTo: number): MessageMeta[] {
   return sql
     .all<MessageRow>(
-      `SELECT ${MESSAGE_COLUMNS} FROM messages WHERE mailbox_id = ? AND uid BETWEEN ? AND ? ORDER BY uid`,
+      `SELECT ${LISTING_COLUMNS} FROM messages WHERE mailbox_id = ? AND uid BETWEEN ? AND ? ORDER BY uid`,
       mailboxId,
       uidFrom,
       uidTo,
