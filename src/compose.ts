@@ -18,8 +18,11 @@ import type { Logger } from './log/index.js';
 import type { HttpHandlerOptions } from './http/index.js';
 import type { ImapHandlerOptions } from './imap/index.js';
 import type { Metrics, MetricsProtocol, PrometheusMetrics } from './metrics/index.js';
-import type { Pop3HandlerOptions } from './pop3/index.js';
-import type { HandlerRegistry, ServerContext } from './server.js';
+import type { MaildropLocks, Pop3HandlerOptions } from './pop3/index.js';
+import { hasOutboundQueue } from './queue/types.js';
+import type { OutboundTransport } from './queue/transport.js';
+import type { MessageSigner, QueueWorker } from './queue/worker.js';
+import type { HandlerRegistry, RunningServer, ServerContext } from './server.js';
 import type { SmtpHandlerOptions, SmtpListenerName } from './smtp/index.js';
 import { openSqliteStore } from './store/sqlite/index.js';
 import type { MailStore } from './store/types.js';
@@ -69,7 +72,7 @@ export interface SharedAuth {
  * (shared secrets for CRAM-MD5/SCRAM/APOP), the OAuth verifier, one failure throttle, and a
  * SCRAM salt key derived from the secret key so salts stay stable across restarts.
  */
-export async function createSharedAuth(config: Config, store: MailStore): Promise<SharedAuth> {
+export async function createSharedAuth(config: Config, store: MailStore, throttle: AuthThrottle = new MemoryAuthThrottle()): Promise<SharedAuth> {
   const secretKey = await loadOrCreateSecretKey(join(config.dataDir, 'secret.key'));
   const saltKey = createHmac('sha256', secretKey).update('mailhaven scram salt key v1').digest();
   const tokens = config.auth.oauth.length > 0 ? await JwtBearerVerifier.create(config.auth.oauth) : undefined;
@@ -81,7 +84,7 @@ export async function createSharedAuth(config: Config, store: MailStore): Promis
     scram: { salt: (username) => createHmac('sha256', saltKey).update(username, 'utf8').digest().subarray(0, 16) },
     ...(tokens === undefined ? {} : { tokens }),
   };
-  return { sasl, throttle: new MemoryAuthThrottle() };
+  return { sasl, throttle };
 }
 
 export interface ProtocolOptions {
@@ -143,17 +146,73 @@ export async function runServer(configPath: string | undefined, io: CliIo): Prom
   const store = instrumentStore(backend, metrics);
   // Loaded here, not at the top: admin commands never pay for the network stack.
   const { installSignalHandlers, startServer } = await import('./server.js');
+  let outbound: Outbound | null = null;
   try {
     const report = await store.recover();
     logger.info({ ...report }, 'store recovered');
-    const auth = await createSharedAuth(config, store);
-    const server = await startServer(config, { store, bus, logger }, await protocolHandlers(auth, { metrics }));
-    installSignalHandlers(server, store, logger, { bus });
+    const shared = await nodeSharedState(config, backend, logger);
+    const auth = await createSharedAuth(config, store, shared.throttle);
+    const pop3 = shared.pop3Locks === undefined ? {} : { pop3: { locks: shared.pop3Locks } };
+    // The outbound worker; protocols get a store that wakes it when they queue mail.
+    outbound = await startOutbound(config, store, logger);
+    const running = await startServer(config, { store: outbound?.store ?? store, bus, logger }, await protocolHandlers(auth, { metrics, ...pop3 }));
+    installSignalHandlers(outbound === null ? running : stopsOutbound(running, outbound), store, logger, { bus });
   } catch (err) {
+    await outbound?.worker.stop();
     await store.close().catch(() => undefined);
     await bus.close();
     throw err;
   }
+}
+
+/**
+ * What nodes sharing one PostgreSQL database must share beyond the store (docs/postgres.md): the
+ * POP3 maildrop locks (advisory locks, so a maildrop open on one node is [IN-USE] on the others)
+ * and the authentication throttle counters. A single SQLite node keeps both in memory.
+ */
+async function nodeSharedState(config: Config, backend: MailStore, logger: Logger): Promise<{ pop3Locks?: MaildropLocks; throttle?: AuthThrottle }> {
+  if (config.storage.backend !== 'postgres') return {};
+  const { PostgresMailStore } = await import('./store/postgres/index.js');
+  if (!(backend instanceof PostgresMailStore)) return {};
+  const { PostgresThrottleStore } = await import('./store/postgres/throttle.js');
+  const { SharedAuthThrottle } = await import('./auth/throttle-shared.js');
+  const counters = PostgresThrottleStore.open(config.storage.url, (err) => logger.warn({ err }, 'idle throttle connection failed'));
+  return { pop3Locks: backend.maildropLocks(), throttle: new SharedAuthThrottle(counters, logger) };
+}
+
+export interface OutboundOptions {
+  /** Default: the SMTP transport (src/queue/transport-impl.ts) on config.outbound and [[routes]]. */
+  transport?: OutboundTransport;
+  /** Default: DKIM keys from the store when `[mail_auth] sign` (src/queue/dkim.ts); null: never sign. */
+  signer?: MessageSigner | null;
+}
+
+export interface Outbound {
+  worker: QueueWorker;
+  /** The store for protocol handlers: queuing through it wakes the worker at once. */
+  store: MailStore;
+}
+
+/** Starts the outbound queue worker (docs/outbound.md); null when the store has no queue. */
+export async function startOutbound(config: Config, store: MailStore, logger: Logger, options: OutboundOptions = {}): Promise<Outbound | null> {
+  if (!hasOutboundQueue(store)) return null;
+  // Loaded here: admin commands never pay for the queue and its SMTP client.
+  const { QueueWorker, notifyOnEnqueue, queueSettings } = await import('./queue/index.js');
+  const transport = options.transport ?? (await import('./queue/transport-impl.js')).createOutboundTransport(config, logger);
+  const signer = options.signer !== undefined ? options.signer : (await import('./queue/dkim.js')).createDkimSigner(config, store, logger);
+  const worker = new QueueWorker({ store, transport, signer, settings: queueSettings(config), logger });
+  worker.start();
+  return { worker, store: notifyOnEnqueue(store, () => worker.poke()) };
+}
+
+/** The running server whose close() also stops the worker (attempts in flight abort; leases expire). */
+export function stopsOutbound(server: RunningServer, outbound: Outbound): RunningServer {
+  return {
+    ...server,
+    close: async (timeoutMs) => {
+      await Promise.all([outbound.worker.stop(), server.close(timeoutMs)]);
+    },
+  };
 }
 
 /** The CliContext of a real process: commands open the configured store for their duration. */

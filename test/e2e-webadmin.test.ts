@@ -146,7 +146,7 @@ test('web admin in Chromium: log in, add a domain and users, DNS records, queue'
     ],
   );
   assert.deepEqual(await page.locator('#dns-missing li').allTextContents(), [
-    'DKIM: not configured — no DKIM key for this domain yet (keys come with outbound delivery)',
+    'DKIM: not configured — no DKIM key for this domain yet (mailhaven dkim generate example.org)',
     'MTA-STS: not configured — no MTA-STS policy configured',
   ]);
   await page.getByRole('button', { name: 'Check DNS now' }).click();

@@ -274,10 +274,57 @@ test('queue: empty, then the entry SMTP left for a remote recipient', async (t) 
   });
 });
 
-test('DKIM keys: "not configured" for every domain until outbound signing exists', async (t) => {
+test('DKIM keys: "not configured" until generated; POST generates, the DNS view shows the record', async (t) => {
   const { call } = await apiServer(t);
   await call('POST', '/api/domains', { name: 'example.org' });
-  assert.deepEqual((await call('GET', '/api/dkim')).json, [{ domain: 'example.org', status: 'notConfigured', selector: null, record: null }]);
+  await call('POST', '/api/domains', { name: 'other.test' });
+  assert.deepEqual((await call('GET', '/api/dkim')).json, [
+    { domain: 'example.org', status: 'notConfigured', selector: null, record: null },
+    { domain: 'other.test', status: 'notConfigured', selector: null, record: null },
+  ]);
+  const created = await call('POST', '/api/dkim', { domain: 'example.org', selector: 's1', algorithm: 'ed25519' });
+  assert.equal(created.status, 201);
+  const key = created.json as { domain: string; selector: string; algorithm: string; active: boolean; record: { name: string; type: string; value: string } };
+  assert.deepEqual([key.domain, key.selector, key.algorithm, key.active, key.record.name, key.record.type], ['example.org', 's1', 'ed25519', true, 's1._domainkey.example.org', 'TXT']);
+  assert.match(key.record.value, /^v=DKIM1; k=ed25519; p=[A-Za-z0-9+/]{43}=$/);
+  assert.deepEqual((await call('GET', '/api/dkim')).json, [
+    { domain: 'example.org', status: 'active', selector: 's1', algorithm: 'ed25519', record: key.record },
+    { domain: 'other.test', status: 'notConfigured', selector: null, record: null },
+  ]);
+  const dns = (await call('GET', '/api/domains/example.org/dns')).json as { records: Array<{ purpose: string; zone: string }>; notConfigured: Array<{ purpose: string }> };
+  assert.deepEqual(
+    dns.records.filter((record) => record.purpose === 'dkim').map((record) => record.zone),
+    [`s1._domainkey.example.org. 3600 IN TXT "${key.record.value}"`],
+  );
+  assert.ok(!dns.notConfigured.some((entry) => entry.purpose === 'dkim'));
+
+  // Rotation over the API: a second key is pending until activated; the active one is kept from deletion.
+  assert.equal((await call('POST', '/api/dkim', { domain: 'example.org', selector: 's2', algorithm: 'ed25519' })).status, 201);
+  assert.deepEqual(((await call('GET', '/api/dkim/example.org')).json as Array<{ selector: string; active: boolean }>).map((k) => [k.selector, k.active]), [
+    ['s1', true],
+    ['s2', false],
+  ]);
+  assert.equal((await call('POST', '/api/dkim/example.org/s2/activate')).status, 204);
+  const refused = await call('DELETE', '/api/dkim/example.org/s2');
+  assert.equal(refused.status, 400);
+  assert.equal((await call('DELETE', '/api/dkim/example.org/s1')).status, 204);
+  assert.deepEqual(((await call('GET', '/api/dkim')).json as Array<{ selector: string | null }>).map((d) => d.selector), ['s2', null]);
+
+  const errors = [
+    await call('POST', '/api/dkim', { domain: 'nowhere.test' }),
+    await call('POST', '/api/dkim', { domain: 'example.org', algorithm: 'dsa' }),
+    await call('POST', '/api/dkim', { domain: 'example.org', selector: 's2', algorithm: 'ed25519' }),
+    await call('POST', '/api/dkim/example.org/missing/activate'),
+  ];
+  assert.deepEqual(
+    errors.map((response) => [response.status, (response.json as { error: { code: string } }).error.code]),
+    [
+      [400, 'unknownDomain'],
+      [400, 'badRequest'],
+      [409, 'exists'],
+      [404, 'notFound'],
+    ],
+  );
 });
 
 test('tokens over the API: create (works at once), list, revoke (refused at once)', async (t) => {

@@ -49,7 +49,7 @@ test('records to publish: MX, SPF, DMARC, SRV per RFC 6186/8314, autoconfig name
   assert.equal(view.hostname, HOST);
   assert.deepEqual(view.records.map((record) => record.zone), EXPECTED_ZONE);
   assert.deepEqual(view.notConfigured, [
-    { purpose: 'dkim', reason: 'no DKIM key for this domain yet (keys come with outbound delivery)' },
+    { purpose: 'dkim', reason: 'no DKIM key for this domain yet (mailhaven dkim generate example.org)' },
     { purpose: 'mta-sts', reason: 'no MTA-STS policy configured' },
   ]);
   const unknown = await get('/api/domains/elsewhere.test/dns');

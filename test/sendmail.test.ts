@@ -142,7 +142,7 @@ test('cron style: a bare name is a user at the host name, here an alias; other d
   assert.ok(delivered?.startsWith(`Return-Path: <${userInfo().username}@${HOST}>\r\nDelivered-To: alice@example.org\r\n`));
   const queue = await store.listQueue();
   assert.equal(queue.length, 1);
-  assert.deepEqual(queue[0]?.recipients, [{ address: 'partner@elsewhere.test', kind: 'remote', notify: null, orcpt: null }]);
+  assert.deepEqual(queue[0]?.recipients, [{ address: 'partner@elsewhere.test', kind: 'remote', notify: null, orcpt: null, state: 'pending', last: null }]);
   assert.equal(queue[0]?.sender, `${userInfo().username}@${HOST}`);
   assert.equal(queue[0]?.body, '8BITMIME');
 });

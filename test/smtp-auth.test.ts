@@ -202,8 +202,8 @@ test('an authenticated user relays: remote recipients go to the outbound queue w
     {
       sender: ALICE,
       recipients: [
-        { address: 'carol@remote.example', kind: 'remote', notify: ['SUCCESS', 'FAILURE'], orcpt: { addrType: 'rfc822', address: 'carol@remote.example' } },
-        { address: 'dave@[192.0.2.7]', kind: 'remote', notify: null, orcpt: null },
+        { address: 'carol@remote.example', kind: 'remote', notify: ['SUCCESS', 'FAILURE'], orcpt: { addrType: 'rfc822', address: 'carol@remote.example' }, state: 'pending', last: null },
+        { address: 'dave@[192.0.2.7]', kind: 'remote', notify: null, orcpt: null, state: 'pending', last: null },
       ],
       ret: 'HDRS',
       envid: 'env+1',

@@ -50,6 +50,8 @@ function entry(recipients: NewQueueEntry['recipients']): NewQueueEntry {
 }
 
 const REMOTE = { address: 'carol@remote.example', kind: 'remote' as const, notify: null, orcpt: null };
+/** A recipient as the queue keeps it: not tried yet (src/queue/types.ts QueuedRecipient). */
+const pending = <R extends object>(recipient: R): R & { state: 'pending'; last: null } => ({ ...recipient, state: 'pending', last: null });
 
 test('the SQLite store has the queue capability', async (t) => {
   const { store } = await openStore(t);
@@ -67,7 +69,20 @@ test('a queue-only message keeps its blob until the entry is removed', async (t)
   assert.ok(queued);
   assert.deepEqual(
     { ...queued, createdAt: undefined, nextAttemptAt: undefined },
-    { ...entry([REMOTE]), id: result.queueId, blobHash: blob.hash, size: blob.size, attempts: 0, createdAt: undefined, nextAttemptAt: undefined },
+    {
+      ...entry([REMOTE]),
+      recipients: [pending(REMOTE)],
+      id: result.queueId,
+      blobHash: blob.hash,
+      size: blob.size,
+      attempts: 0,
+      createdAt: undefined,
+      nextAttemptAt: undefined,
+      leaseOwner: null,
+      leaseUntil: null,
+      lastError: null,
+      delayNotified: false,
+    },
   );
   const blobFile = join(store.blobDirectory, blob.hash.slice(0, 2), blob.hash);
   assert.ok(existsSync(blobFile), 'blob durable under its final name');
@@ -117,7 +132,7 @@ test('over quota: the copy is deferred into the queue when something else was st
     result.outcomes.map((outcome) => outcome.ok || outcome.reason),
     ['overQuota', true],
   );
-  assert.deepEqual((await store.listQueue())[0]?.recipients, [retry]);
+  assert.deepEqual((await store.listQueue())[0]?.recipients, [pending(retry)]);
 
   // Nothing stored and nothing of its own to relay: nothing queued (the client retries).
   const second = await stage(store, 'Subject: quota 2\r\n\r\nbody\r\n');
@@ -134,5 +149,5 @@ test('queue entries survive a restart (schema migration applied once)', async (t
   const second = await openStore(t, first.dir);
   const [queued] = await second.store.listQueue();
   assert.equal(queued?.id, queueId);
-  assert.deepEqual(queued?.recipients, [REMOTE]);
+  assert.deepEqual(queued?.recipients, [pending(REMOTE)]);
 });

@@ -246,7 +246,7 @@ test('over quota at delivery for one of several: the others get it, the full one
   assert.ok(bob);
   const queue = await server.store.listQueue();
   assert.equal(queue.length, 1);
-  assert.deepEqual(queue[0]?.recipients, [{ address: 'alice@example.com', kind: 'local', notify: ['FAILURE'], orcpt: null }]);
+  assert.deepEqual(queue[0]?.recipients, [{ address: 'alice@example.com', kind: 'local', notify: ['FAILURE'], orcpt: null, state: 'pending', last: null }]);
   assert.equal(queue[0]?.blobHash, bob.blobHash);
   assert.equal(queue[0]?.sender, 'carol@remote.example');
 });

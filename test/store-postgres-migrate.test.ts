@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { LocalChangeBus } from '../src/events/local.js';
 import { indexMessage } from '../src/mime/indexer.js';
+import { hasDkimKeyStore } from '../src/queue/dkim-keys.js';
 import { hasOutboundQueue } from '../src/queue/types.js';
 import { sampleMessage } from '../src/store/conformance.js';
 import { migrateSqliteToPostgres } from '../src/store/postgres/from-sqlite.js';
@@ -46,6 +47,9 @@ async function populate(store: MailStore): Promise<void> {
   await store.subscribe(a.id, 'Lists/ietf');
   await store.unsubscribe(a.id, 'Junk');
   await store.addAdminToken('ci', 'f'.repeat(64));
+  assert.ok(hasDkimKeyStore(store));
+  await store.addDkimKey({ domain: 'example.org', selector: 'old', algorithm: 'rsa', privateKeyEnc: 'v1:sealed-old', publicKey: 'AAAA', active: true });
+  await store.addDkimKey({ domain: 'example.org', selector: 'new', algorithm: 'ed25519', privateKeyEnc: 'v1:sealed-new', publicKey: 'BBBB', active: false });
 
   const inbox = (await store.getMailbox(a.id, 'INBOX'))!;
   const lists = await store.createMailbox(a.id, 'Lists/ietf');
@@ -122,6 +126,7 @@ async function snapshot(store: MailStore): Promise<unknown> {
     });
   }
   assert.ok(hasOutboundQueue(store));
+  assert.ok(hasDkimKeyStore(store));
   return {
     domains: await store.listDomains(),
     aliases: await store.listAliases(),
@@ -130,6 +135,7 @@ async function snapshot(store: MailStore): Promise<unknown> {
     expired: await store.listPop3Expired(new Date(Date.UTC(2030, 0, 1))),
     queue: await store.listQueue(),
     tokens: await store.listAdminTokens(),
+    dkimKeys: await store.listDkimKeys(),
   };
 }
 
@@ -158,6 +164,7 @@ test('a populated SQLite installation moves to PostgreSQL with everything intact
     changes: report.changes,
     queue: 1,
     adminTokens: 1,
+    dkimKeys: 2,
     blobs: 13, // 15 bodies written, 2 expunged everywhere
     blobBytes: report.blobBytes,
   });
@@ -165,7 +172,7 @@ test('a populated SQLite installation moves to PostgreSQL with everything intact
   assert.ok(report.blobBytes > 600_000);
   assert.deepEqual(
     progress.map((p) => p.table),
-    ['domains', 'accounts', 'aliases', 'alias_targets', 'mailboxes', 'subscriptions', 'blobs', 'messages', 'changes', 'queue', 'admin_tokens'],
+    ['domains', 'accounts', 'aliases', 'alias_targets', 'mailboxes', 'subscriptions', 'blobs', 'messages', 'changes', 'queue', 'admin_tokens', 'dkim_keys'],
   );
 
   const pg = await openPostgresStore({ url: target.url, schema, listen: false, sweepIntervalMs: 0 });

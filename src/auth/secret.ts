@@ -36,22 +36,36 @@ function associatedData(accountId: Id): Buffer {
 
 /** Encrypts a shared secret for `Directory.setSecret`. */
 export function encryptSecret(secret: string, key: Uint8Array, accountId: Id): string {
-  checkKey(key);
-  const iv = randomBytes(IV_LENGTH);
-  const cipher = createCipheriv('aes-256-gcm', key, iv, { authTagLength: TAG_LENGTH });
-  cipher.setAAD(associatedData(accountId));
-  const ciphertext = Buffer.concat([cipher.update(secret, 'utf8'), cipher.final()]);
-  return VERSION + Buffer.concat([iv, cipher.getAuthTag(), ciphertext]).toString('base64');
+  return sealWithKey(secret, key, associatedData(accountId));
 }
 
 /** Decrypts what encryptSecret produced; throws SecretError if it was tampered with or the key is wrong. */
 export function decryptSecret(stored: string, key: Uint8Array, accountId: Id): string {
+  return openWithKey(stored, key, associatedData(accountId));
+}
+
+/**
+ * The same sealing for other secrets kept in the database (DKIM private keys, docs/dkim.md):
+ * `context` is bound in as additional authenticated data, so a value copied onto another row
+ * (another account, another selector) does not decrypt.
+ */
+export function sealWithKey(secret: string, key: Uint8Array, context: Uint8Array): string {
+  checkKey(key);
+  const iv = randomBytes(IV_LENGTH);
+  const cipher = createCipheriv('aes-256-gcm', key, iv, { authTagLength: TAG_LENGTH });
+  cipher.setAAD(context);
+  const ciphertext = Buffer.concat([cipher.update(secret, 'utf8'), cipher.final()]);
+  return VERSION + Buffer.concat([iv, cipher.getAuthTag(), ciphertext]).toString('base64');
+}
+
+/** Opens what sealWithKey produced with the same context; throws SecretError otherwise. */
+export function openWithKey(stored: string, key: Uint8Array, context: Uint8Array): string {
   checkKey(key);
   if (!stored.startsWith(VERSION)) throw new SecretError('unknown secret format');
   const raw = Buffer.from(stored.slice(VERSION.length), 'base64');
   if (raw.length < IV_LENGTH + TAG_LENGTH) throw new SecretError('stored secret too short');
   const decipher = createDecipheriv('aes-256-gcm', key, raw.subarray(0, IV_LENGTH), { authTagLength: TAG_LENGTH });
-  decipher.setAAD(associatedData(accountId));
+  decipher.setAAD(context);
   decipher.setAuthTag(raw.subarray(IV_LENGTH, IV_LENGTH + TAG_LENGTH));
   try {
     return Buffer.concat([decipher.update(raw.subarray(IV_LENGTH + TAG_LENGTH)), decipher.final()]).toString('utf8');

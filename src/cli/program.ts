@@ -7,10 +7,13 @@ import type { CliContext } from './context.js';
 import { registerAliasCommands } from './commands/alias.js';
 import { registerBackupCommands } from './commands/backup.js';
 import { registerMigrateCommand } from './commands/migrate.js';
+import { registerDkimCommands } from './commands/dkim.js';
 import { registerDoctorCommand } from './commands/doctor.js';
 import { registerDomainCommands } from './commands/domain.js';
 import { registerExportCommand } from './commands/export.js';
+import { registerFsckCommand } from './commands/fsck.js';
 import { registerImportCommand } from './commands/import.js';
+import { registerQueueCommands } from './commands/queue.js';
 import { registerSendmailCommand } from './commands/sendmail.js';
 import { registerServeCommand } from './commands/serve.js';
 import { CONFIG_OPTION_FLAGS, CONFIG_OPTION_HELP } from './commands/shared.js';
@@ -43,10 +46,13 @@ export function buildProgram(ctx: CliContext, version: string): Command {
   registerAliasCommands(program, ctx);
   registerImportCommand(program, ctx);
   registerTokenCommands(program, ctx);
+  registerDkimCommands(program, ctx);
   registerSendmailCommand(program, ctx);
+  registerQueueCommands(program, ctx);
   registerDoctorCommand(program, ctx);
   registerBackupCommands(program, ctx);
   registerMigrateCommand(program, ctx);
   registerExportCommand(program, ctx);
+  registerFsckCommand(program, ctx);
   return program;
 }

@@ -26,6 +26,14 @@ export interface MessageRecipient {
 
 export type MessageEnvelope = Omit<NewQueueEntry, 'recipients'>;
 
+/** How the local copies are filed (the MX's mail authentication verdict, src/smtp/mail-auth.ts). */
+export interface DeliveryOptions {
+  /** Header fields added on top of every local copy, after Return-Path/Delivered-To (Authentication-Results). */
+  headers?: Buffer;
+  /** File the local copies into each account's \Junk mailbox (DMARC p=quarantine, RFC 7489 6.3). */
+  junk?: boolean;
+}
+
 export interface DeliveryReport {
   /** Local copies stored. */
   stored: number;
@@ -41,8 +49,10 @@ export async function deliverMessage(
   envelope: MessageEnvelope,
   recipients: readonly MessageRecipient[],
   internalDate?: Date,
+  options: DeliveryOptions = {},
 ): Promise<DeliveryReport> {
-  const copies = localCopies(envelope.sender, recipients);
+  const copies = localCopies(envelope.sender, recipients, options.headers);
+  if (options.junk === true) await fileIntoJunk(store, copies);
   const remote = remoteRecipients(recipients);
   if (hasOutboundQueue(store)) {
     const entry: NewQueueEntry = { ...envelope, recipients: remote };
@@ -61,7 +71,7 @@ export async function deliverMessage(
 }
 
 /** One copy per account (the first recipient that reaches it names it), each with its own prefix. */
-function localCopies(sender: string, recipients: readonly MessageRecipient[]): LocalCopy[] {
+function localCopies(sender: string, recipients: readonly MessageRecipient[], headers: Buffer | undefined): LocalCopy[] {
   const seen = new Set<number>();
   const copies: LocalCopy[] = [];
   for (const recipient of recipients) {
@@ -69,10 +79,19 @@ function localCopies(sender: string, recipients: readonly MessageRecipient[]): L
       if (seen.has(account.accountId)) continue;
       seen.add(account.accountId);
       const retry: QueueRecipient = { address: account.address, kind: 'local', notify: recipient.notify, orcpt: recipient.orcpt };
-      copies.push({ target: { accountId: account.accountId, prefix: deliveryPrefix(sender, account.address) }, retry });
+      const prefix = deliveryPrefix(sender, account.address);
+      copies.push({ target: { accountId: account.accountId, prefix: headers === undefined ? prefix : Buffer.concat([prefix, headers]) }, retry });
     }
   }
   return copies;
+}
+
+/** Each copy goes to its account's \Junk mailbox, whatever its name (a missing one: INBOX). */
+async function fileIntoJunk(store: MailStore, copies: readonly LocalCopy[]): Promise<void> {
+  for (const copy of copies) {
+    const junk = (await store.listMailboxes(copy.target.accountId)).find((mailbox) => mailbox.specialUse === '\\Junk');
+    if (junk !== undefined) copy.target.mailboxName = junk.name;
+  }
 }
 
 function remoteRecipients(recipients: readonly MessageRecipient[]): QueueRecipient[] {

@@ -14,6 +14,8 @@ import type { AdminOperations } from '../admin/operations.js';
 import type { Pop3AdminOperations } from '../admin/pop3.js';
 import { parseRetention } from '../admin/pop3.js';
 import { parseQuotaSize } from '../admin/size.js';
+import { DKIM_ALGORITHMS } from '../queue/dkim-keys.js';
+import type { DkimAdminOperations, DkimAlgorithm, DkimKeyInfo } from '../queue/dkim-keys.js';
 import type { QueueEntry } from '../queue/types.js';
 import { hasOutboundQueue } from '../queue/types.js';
 import type { Directory } from '../store/types.js';
@@ -21,6 +23,7 @@ import type { ClientSettings } from './client-settings.js';
 import type { DnsLookup } from './dns-check.js';
 import { checkRecords } from './dns-check.js';
 import { domainDnsRecords } from './dns-records.js';
+import type { DkimPublicKey } from './dns-records.js';
 import { HttpError } from './errors.js';
 import type { MtaStsPolicy } from './mta-sts.js';
 import { emptyReply, jsonReply } from './reply.js';
@@ -38,6 +41,8 @@ export interface ApiDependencies {
   mtaSts: MtaStsPolicy | null;
   /** A resolver for the live DNS check (made per check, so a slow server does not pile up state). */
   dns: () => DnsLookup;
+  /** DKIM keys (docs/dkim.md); null when the store keeps none. */
+  dkim?: DkimAdminOperations | null;
 }
 
 /** Queue entries listed at most (the web admin shows the oldest first). */
@@ -54,6 +59,7 @@ const bodies = {
   retention: z.object({ days: retentionValue }),
   alias: z.object({ address: z.string(), targets: z.array(z.string()).min(1) }),
   token: z.object({ name: z.string() }),
+  dkim: z.object({ domain: z.string(), selector: z.string().optional(), algorithm: z.enum(DKIM_ALGORITHMS as [DkimAlgorithm, ...DkimAlgorithm[]]).optional() }),
 };
 
 export function apiRoutes(deps: ApiDependencies): Route[] {
@@ -70,7 +76,17 @@ export function apiRoutes(deps: ApiDependencies): Route[] {
       return noContent(pop3.setRetention({ domain: param(ctx, 'domain') }, parseRetention(String(days), false)));
     }),
     route('GET', '/api/domains/:domain/dns', (ctx) => dnsView(ctx, deps)),
-    route('GET', '/api/dkim', async () => jsonReply(200, (await admin.listDomains()).map((domain) => ({ domain: domain.name, status: 'notConfigured', selector: null, record: null })))),
+    route('GET', '/api/dkim', () => dkimOverview(deps)),
+    route('POST', '/api/dkim', async (ctx) => {
+      const input = await body(ctx, bodies.dkim);
+      const options = { ...(input.selector === undefined ? {} : { selector: input.selector }), ...(input.algorithm === undefined ? {} : { algorithm: input.algorithm }) };
+      return jsonReply(201, await dkimOperations(deps).generate(input.domain, options));
+    }),
+    route('GET', '/api/dkim/:domain', async (ctx) => jsonReply(200, await dkimOperations(deps).list(param(ctx, 'domain')))),
+    route('POST', '/api/dkim/:domain/:selector/activate', (ctx) => noContent(dkimOperations(deps).activate(param(ctx, 'domain'), param(ctx, 'selector')))),
+    route('DELETE', '/api/dkim/:domain/:selector', (ctx) =>
+      noContent(dkimOperations(deps).delete(param(ctx, 'domain'), param(ctx, 'selector'), { force: ctx.query.get('force') === '1' })),
+    ),
 
     route('GET', '/api/users', async () => jsonReply(200, await admin.listUsers())),
     route('POST', '/api/users', async (ctx) => {
@@ -139,10 +155,43 @@ function quotaBytesOf(value: number | string | null): number | null {
 async function dnsView(ctx: RequestContext, deps: ApiDependencies): Promise<Reply> {
   const domain = normalizeDomain(param(ctx, 'domain'));
   if ((await deps.store.getDomain(domain)) === null) throw new AdminError('notFound', `no such domain: ${domain}`);
-  const view = domainDnsRecords(domain, deps.settings, { mtaSts: deps.mtaSts });
+  const view = domainDnsRecords(domain, deps.settings, { mtaSts: deps.mtaSts, dkim: await dkimPublicKey(deps, domain) });
   const wantsCheck = ['1', 'true', 'yes'].includes((ctx.query.get('check') ?? '').toLowerCase());
   if (!wantsCheck) return jsonReply(200, view);
   return jsonReply(200, { ...view, checks: await checkRecords(view.records, deps.dns()) });
+}
+
+function dkimOperations(deps: ApiDependencies): DkimAdminOperations {
+  if (!deps.dkim) throw new HttpError(503, 'unavailable', 'this store keeps no DKIM keys');
+  return deps.dkim;
+}
+
+/** The key a domain signs with now, else its newest (being published before activation). */
+function signingKey(keys: readonly DkimKeyInfo[]): DkimKeyInfo | null {
+  return keys.find((key) => key.active) ?? keys[keys.length - 1] ?? null;
+}
+
+async function dkimPublicKey(deps: ApiDependencies, domain: string): Promise<DkimPublicKey | null> {
+  if (!deps.dkim) return null;
+  const key = signingKey(await deps.dkim.list(domain));
+  return key === null ? null : { selector: key.selector, record: key.record.value };
+}
+
+/**
+ * One line per local domain: `active` (mail is signed), `pending` (keys, none active yet) or
+ * `notConfigured`, with the selector and DNS record of the key signing (or about to).
+ */
+async function dkimOverview(deps: ApiDependencies): Promise<Reply> {
+  const keys = deps.dkim ? await deps.dkim.list() : [];
+  const domains = await deps.store.listDomains();
+  return jsonReply(
+    200,
+    domains.map((domain) => {
+      const key = signingKey(keys.filter((k) => k.domain === domain.name));
+      if (key === null) return { domain: domain.name, status: 'notConfigured', selector: null, record: null };
+      return { domain: domain.name, status: key.active ? 'active' : 'pending', selector: key.selector, algorithm: key.algorithm, record: key.record };
+    }),
+  );
 }
 
 /** The outbound queue as the admin sees it; `available: false` while the store has no queue. */

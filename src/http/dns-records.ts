@@ -1,7 +1,7 @@
 /**
  * The DNS records a domain should publish for this server, as zone-file lines an operator can
  * paste: MX, SPF (RFC 7208), DMARC (RFC 7489), DKIM (RFC 6376; keys come with outbound
- * delivery, "not configured" until then), MTA-STS (RFC 8461), SRV for mail clients (RFC 6186,
+ * `mailhaven dkim generate`, "not configured" until then), MTA-STS (RFC 8461), SRV for mail clients (RFC 6186,
  * RFC 8314 5.1) and the autoconfig/autodiscover names. ./dns-check.ts compares them with what
  * DNS answers now.
  * @module
@@ -81,7 +81,7 @@ export function domainDnsRecords(domain: string, settings: ClientSettings, optio
   if (options.dkim) {
     records.push(record('dkim', `${options.dkim.selector}._domainkey.${domain}`, 'TXT', options.dkim.record, 'DKIM public key for outgoing signatures'));
   } else {
-    notConfigured.push({ purpose: 'dkim', reason: 'no DKIM key for this domain yet (keys come with outbound delivery)' });
+    notConfigured.push({ purpose: 'dkim', reason: `no DKIM key for this domain yet (mailhaven dkim generate ${domain})` });
   }
   if (options.mtaSts) {
     records.push(

@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { AdminOperations } from '../admin/operations.js';
 import { Pop3AdminOperations } from '../admin/pop3.js';
 import { loadOrCreateSecretKey } from '../auth/secret.js';
+import { DkimAdminOperations, hasDkimKeyStore } from '../queue/dkim-keys.js';
 import type { Config } from '../config/types.js';
 import type { Logger } from '../log/index.js';
 import type { Metrics } from '../metrics/types.js';
@@ -82,10 +83,11 @@ export function createHttpHandler(services: HttpServices, options: HttpHandlerOp
   const admin = new AdminOperations({ store });
   const pop3 = new Pop3AdminOperations({ store, secretKey: () => loadOrCreateSecretKey(join(config.dataDir, 'secret.key')) });
   const dns = options.dnsLookup ?? (() => nodeDnsLookup(options.dns));
+  const dkim = hasDkimKeyStore(store) ? new DkimAdminOperations({ store, secretKey: () => loadOrCreateSecretKey(join(config.dataDir, 'secret.key')) }) : null;
   const routes = [
     ...publicRoutes({ store, settings, mtaSts, now }),
     ...opsRoutes({ store, exposition: services.exposition }),
-    ...apiRoutes({ store, admin, pop3, tokens, settings, mtaSts, dns }),
+    ...apiRoutes({ store, admin, pop3, tokens, settings, mtaSts, dns, dkim }),
     ...webAdminRoutes(options.webAdminDirectory ?? webAdminDirectory()),
   ];
   const app = new HttpApp({ routes, tokens, metrics });

@@ -8,7 +8,6 @@ import type { Readable } from 'node:stream';
 import type { DsnNotify } from './types.js';
 
 export type { TlsMode } from '../config/types.js';
-import type { TlsMode } from '../config/types.js';
 
 export interface TransactionRecipient {
   address: string;
@@ -53,6 +52,11 @@ export interface DomainDeliveryResult {
   remoteHost: string | null;
   /** Whether the transaction ran over TLS. */
   tls: boolean;
+  /**
+   * Whether the host that answered offered DSN (RFC 3461): it then got NOTIFY/ORCPT/RET/ENVID and
+   * reports success itself; without it the worker sends "relayed" DSNs (RFC 3461 6.2). Absent: no.
+   */
+  dsn?: boolean;
 }
 
 export interface OutboundTransport {

@@ -1,13 +1,15 @@
 /**
  * The durable outbound queue, as the store keeps it. SMTP puts messages here for recipients it
  * cannot deliver locally (relay from authenticated users, alias targets on other domains, local
- * copies deferred because a mailbox was full); the outbound worker (a later issue) claims entries,
- * delivers them to remote MXs, retries, and sends DSNs (RFC 3461) from what is kept here.
+ * copies deferred because a mailbox was full); the outbound worker (./worker.ts) claims entries
+ * with a lease, delivers them to remote MXs, retries, and sends DSNs (RFC 3464) from what is kept
+ * here. Per-recipient state lives with the recipient (the recipients JSON column).
  *
  * A queue entry references the message blob (the same blob local copies use), so a message
  * for local and remote recipients is stored once.
  * @module
  */
+import type { Readable } from 'node:stream';
 import type { MessageIndex } from '../mime/types.js';
 import type { DeliveryOutcome, DeliveryTarget, Id, StagedBlob } from '../store/types.js';
 
@@ -27,6 +29,37 @@ export interface QueueRecipient {
   orcpt: { addrType: string; address: string } | null;
 }
 
+/**
+ * Where a recipient stands: `pending` (not tried yet), `deferred` (tried, to be retried),
+ * `delivered` and `failed` (final: nothing more is tried for it).
+ */
+export type RecipientState = 'pending' | 'deferred' | 'delivered' | 'failed';
+
+/** The outcome of the last attempt for one recipient (DSN fields, RFC 3464 2.3). */
+export interface AttemptOutcome {
+  /** SMTP reply code that decided it; 0 when no reply (DNS, connection, local delivery). */
+  code: number;
+  /** Enhanced status code (RFC 3463), e.g. "5.1.1". */
+  enhanced: string;
+  /** One line, for Diagnostic-Code and logs. */
+  diagnostic: string;
+  /** The host that answered (Remote-MTA), or null. */
+  remoteMta: string | null;
+  /** When the attempt ended (ms since the epoch: the JSON stays plain). */
+  at: number;
+}
+
+/** A recipient as the queue keeps it: the envelope part plus its delivery state. */
+export interface QueuedRecipient extends QueueRecipient {
+  state: RecipientState;
+  /** The last attempt, or null before the first. */
+  last: AttemptOutcome | null;
+}
+
+export function isFinalState(state: RecipientState): boolean {
+  return state === 'delivered' || state === 'failed';
+}
+
 /** The envelope of a queued message. */
 export interface NewQueueEntry {
   /** Reverse-path without angle brackets; "" for the null sender. */
@@ -44,8 +77,9 @@ export interface NewQueueEntry {
   clientAddress: string;
 }
 
-export interface QueueEntry extends NewQueueEntry {
+export interface QueueEntry extends Omit<NewQueueEntry, 'recipients'> {
   id: Id;
+  recipients: QueuedRecipient[];
   blobHash: string;
   /** Octets of the queued message (the blob). */
   size: number;
@@ -53,6 +87,37 @@ export interface QueueEntry extends NewQueueEntry {
   /** When the worker may try next; a fresh entry is due at once. */
   nextAttemptAt: Date;
   attempts: number;
+  /** Who holds the entry now (a worker's owner id) and until when; null when nobody does. */
+  leaseOwner: string | null;
+  leaseUntil: Date | null;
+  /** Summary of the last attempt's failures (for `queue list`), or null. */
+  lastError: string | null;
+  /** A "delayed" DSN (RFC 3464 action=delayed) was sent for this entry. */
+  delayNotified: boolean;
+}
+
+/** What a worker writes after an attempt (OutboundQueueStore.recordAttempt). */
+export interface AttemptRecord {
+  /** The whole recipient list with its new states (same addresses, same order). */
+  recipients: QueuedRecipient[];
+  /** When to try again (ignored when every recipient is final: the entry is removed). */
+  nextAttemptAt: Date;
+  lastError: string | null;
+  delayNotified: boolean;
+}
+
+/**
+ * What recordAttempt did: `recorded` (kept for a retry), `removed` (every recipient final: the
+ * entry is gone and its blob released), or `lost` (the lease had passed to another worker, or the
+ * entry was deleted meanwhile: nothing was written).
+ */
+export type AttemptWrite = 'recorded' | 'removed' | 'lost';
+
+/** Queue size for metrics and `queue list`. */
+export interface QueueSummary {
+  entries: number;
+  /** Creation time of the oldest entry, or null when the queue is empty. */
+  oldestCreatedAt: Date | null;
 }
 
 /** A local copy of a combined delivery, and what to do when it cannot be stored now. */
@@ -92,6 +157,33 @@ export interface OutboundQueueStore {
   listQueue(limit?: number): Promise<QueueEntry[]>;
   /** Removes an entry (delivered or bounced); its blob is released when nothing else uses it. */
   removeQueueEntry(id: Id): Promise<void>;
+  /** One entry, or null. */
+  getQueueEntry(id: Id): Promise<QueueEntry | null>;
+  /**
+   * Claims up to `limit` entries that are due (`nextAttemptAt <= now`) and not leased (no lease,
+   * or its `leaseUntil` has passed), oldest due first: each gets `leaseOwner = owner` and
+   * `leaseUntil = now + leaseMs`, durably, before this resolves. Two workers (processes, nodes)
+   * never receive the same entry while its lease runs (SQLite: one write transaction;
+   * PostgreSQL: FOR UPDATE SKIP LOCKED).
+   */
+  claimDue(owner: string, now: Date, leaseMs: number, limit: number): Promise<QueueEntry[]>;
+  /**
+   * Records an attempt on an entry `owner` holds: new recipient states, attempts + 1, next
+   * attempt and last error, and releases the lease. When every recipient is final the entry is
+   * removed in the same transaction. Nothing is written when the lease is no longer `owner`'s.
+   */
+  recordAttempt(id: Id, owner: string, record: AttemptRecord): Promise<AttemptWrite>;
+  /**
+   * Extends the lease `owner` holds on an entry to `until` (a long attempt keeps its claim);
+   * false when the lease is no longer `owner`'s.
+   */
+  renewLease(id: Id, owner: string, until: Date): Promise<boolean>;
+  /** Makes entries due now (`queue retry`, `queue flush`); `'all'` for every entry. Returns how many. */
+  retryQueueEntries(target: Id | 'all', now: Date): Promise<number>;
+  /** The queued message's bytes as received (the blob, without per-copy prefixes). */
+  openQueueMessage(entry: Pick<QueueEntry, 'blobHash' | 'size'>): Promise<Readable>;
+  /** Entry count and oldest creation time, without reading the entries. */
+  queueSummary(): Promise<QueueSummary>;
 }
 
 export function hasOutboundQueue<T extends object>(store: T): store is T & OutboundQueueStore {

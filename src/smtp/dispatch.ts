@@ -54,6 +54,14 @@ export async function dispatch(session: Session, cmd: SmtpCommand): Promise<Comm
   }
 }
 
+/**
+ * A line that never reached dispatch (unknown verb, syntax error, line too long) counted under
+ * its verb when known, else `UNKNOWN` (src/log/commands.ts commandName), by reply class.
+ */
+export function countUnparsed(session: Session, name: string, reply: SmtpReply): void {
+  (session.services.metrics ?? noopMetrics).command('smtp', name, resultOf(reply));
+}
+
 const TRANSACTION_VERBS: ReadonlySet<SmtpVerb> = new Set(['MAIL', 'RCPT', 'DATA', 'BDAT']);
 
 /**

@@ -9,6 +9,8 @@ import type { TLSSocket } from 'node:tls';
 import type { Config } from '../config/types.js';
 import { DEFAULT_HANDSHAKE_TIMEOUT_MS } from '../net/starttls.js';
 import type { ConnectionHandler, ConnectionInfo } from '../net/types.js';
+import { mailAuthPolicy } from './mail-auth.js';
+import type { MailAuthPolicy } from './mail-auth.js';
 import { Session } from './session.js';
 import type { ListenerPolicy, SessionSettings, SmtpListenerName, SmtpServices } from './types.js';
 
@@ -21,6 +23,8 @@ export interface SmtpHandlerOptions {
   bareLineEndings?: 'reject' | 'normalize';
   tlsHandshakeTimeoutMs?: number;
   now?: () => Date;
+  /** MX mail authentication tuning (deadline, pct sampling); `[mail_auth] verify` still decides. */
+  mailAuth?: Partial<MailAuthPolicy>;
 }
 
 export const LISTENER_POLICIES: Readonly<Record<SmtpListenerName, ListenerPolicy>> = {
@@ -48,6 +52,8 @@ export function sessionSettings(config: Config, listener: SmtpListenerName, opti
     nestingDepth: limits.nestingDepth,
     mimeParts: limits.mimeParts,
     now: options.now ?? (() => new Date()),
+    // The MX checks what it receives; submission is authenticated, its mail is ours (RFC 6409).
+    mailAuth: listener === 'smtp' ? mailAuthPolicy(config, options.mailAuth) : null,
   };
 }
 

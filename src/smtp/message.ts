@@ -9,6 +9,9 @@
  * - The size limit counts what the client sent. Past it, nothing more is stored (the blob is
  *   thrown away) but the session keeps reading to the end of the message, so it can answer 552
  *   in step with the client (RFC 1870 6.3, RFC 5321 4.5.3.1.10).
+ * - An inspector (the MX's SPF/DKIM/DMARC checks, ./mail-auth.ts) sees the client's octets as
+ *   they arrive and may drop header fields (forged Authentication-Results) before they are
+ *   stored and indexed; the header block is then buffered (capped) as for submission.
  * @module
  */
 import { MessageIndexer } from '../mime/indexer.js';
@@ -18,6 +21,18 @@ import { newMessageId, presentFields, rfc5322Date } from './trace.js';
 
 /** Header bytes buffered to decide about Date/Message-ID; a longer header is passed through as is. */
 export const HEADER_SCAN_LIMIT = 64 * 1024;
+
+/** Looks at a message while it is received (./mail-auth.ts). */
+export interface MessageInspector {
+  /** The client's octets, in order (not the trace fields); may wait (backpressure). */
+  write(chunk: Buffer): Promise<void>;
+  /** The header fields (ending with the CRLF of the last one) as they will be stored; returns what to store. */
+  filterHeader(header: Buffer): Buffer;
+  /** The header was longer than HEADER_SCAN_LIMIT and went to the store without filterHeader. */
+  headerPassedThrough(): void;
+  /** The message will not be delivered. */
+  abort(): void;
+}
 
 export interface IncomingMessageOptions {
   /** Largest message accepted, in octets sent by the client. */
@@ -29,6 +44,8 @@ export interface IncomingMessageOptions {
   /** MessageIndexer limits. */
   maxDepth: number;
   maxParts: number;
+  /** Sees the message and filters its header (MX checks); none by default. */
+  inspector?: MessageInspector | null;
 }
 
 export interface FinishedMessage {
@@ -52,7 +69,7 @@ export class IncomingMessage {
     this.#writer = writer;
     this.#options = options;
     this.#indexer = new MessageIndexer({ maxDepth: options.maxDepth, maxParts: options.maxParts });
-    this.#header = options.completeHeader === null ? null : Buffer.alloc(0);
+    this.#header = options.completeHeader === null && !options.inspector ? null : Buffer.alloc(0);
   }
 
   /** Opens the blob and writes the trace fields. */
@@ -86,6 +103,7 @@ export class IncomingMessage {
       await this.abort();
       return;
     }
+    await this.#options.inspector?.write(chunk);
     if (this.#header === null) {
       await this.#store(chunk);
       return;
@@ -95,10 +113,11 @@ export class IncomingMessage {
     const end = headerEnd(header, previous.length);
     if (end !== -1) {
       await this.#completeHeader(header.subarray(0, end));
-      await this.#store(header);
+      await this.#store(this.#filtered(header, end));
     } else if (header.length > HEADER_SCAN_LIMIT) {
       // Too long to look at: pass it on untouched rather than risk duplicating a field.
       this.#header = null;
+      this.#options.inspector?.headerPassedThrough();
       await this.#store(header);
     } else {
       this.#header = header;
@@ -112,7 +131,7 @@ export class IncomingMessage {
       // The whole message was header (no empty line): decide on all of it.
       const header = this.#header;
       await this.#completeHeader(header);
-      await this.#store(header);
+      await this.#store(this.#filtered(header, header.length));
     }
     const blob = await this.#writer.finish();
     return { blob, index: this.#indexer.finish() };
@@ -123,6 +142,7 @@ export class IncomingMessage {
     if (this.#aborted) return;
     this.#aborted = true;
     this.#header = null;
+    this.#options.inspector?.abort();
     await this.#writer.abort();
   }
 
@@ -136,6 +156,13 @@ export class IncomingMessage {
     if (!present.date) added += `Date: ${rfc5322Date(complete.now)}\r\n`;
     if (!present.messageId) added += `Message-ID: ${newMessageId(complete.hostname, complete.now)}\r\n`;
     if (added !== '') await this.#store(Buffer.from(added, 'ascii'));
+  }
+
+  /** `buffer` with its header fields (the first `end` octets) passed through the inspector. */
+  #filtered(buffer: Buffer, end: number): Buffer {
+    const inspector = this.#options.inspector;
+    if (!inspector) return buffer;
+    return Buffer.concat([inspector.filterHeader(buffer.subarray(0, end)), buffer.subarray(end)]);
   }
 
   async #store(bytes: Buffer): Promise<void> {

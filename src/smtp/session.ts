@@ -14,6 +14,7 @@
 import { isIP } from 'node:net';
 import type { AuthIdentity } from '../auth/types.js';
 import type { Logger } from '../log/index.js';
+import { commandName, commandStart, logCommand } from '../log/commands.js';
 import { Connection, ConnectionClosedError, ConnectionInterrupted } from '../net/connection.js';
 import type { TlsDetails } from '../net/connection.js';
 import type { ConnectionInfo } from '../net/types.js';
@@ -31,7 +32,7 @@ import {
   withText,
 } from '../wire/smtp/index.js';
 import type { SmtpEvent, SmtpReply } from '../wire/smtp/index.js';
-import { dispatch } from './dispatch.js';
+import { countUnparsed, dispatch } from './dispatch.js';
 import type { IncomingMessage } from './message.js';
 import { SessionEnd } from './errors.js';
 import { SessionReply } from './replies.js';
@@ -54,6 +55,8 @@ export class Session {
   messageCount = 0;
   #errors = 0;
   #outgoing: Buffer[] = [];
+  /** The last final reply (not 334/354) of the command running, for its log line. */
+  #lastFinalReply: SmtpReply | null = null;
   /** A message being received (DATA/BDAT), aborted if the session ends first. */
   #openMessage: IncomingMessage | null = null;
 
@@ -113,6 +116,7 @@ export class Session {
   /** Queues a reply; it is written before the session next waits for input. */
   send(value: SmtpReply): void {
     if (value.code >= 400 && value.code !== 421) this.#errors++;
+    if (value.code < 300 || value.code >= 400) this.#lastFinalReply = value;
     this.#outgoing.push(encodeReply(value));
   }
 
@@ -187,7 +191,10 @@ export class Session {
       const event = await this.nextEvent();
       if (event === null) return;
       if (event.type === 'lineTooLong') {
+        const startedAt = commandStart();
         this.send(Reply.lineTooLong);
+        countUnparsed(this, 'UNKNOWN', Reply.lineTooLong);
+        this.#logCommand('UNKNOWN', startedAt, Reply.lineTooLong);
       } else if (event.type === 'command') {
         await this.#command(event.line);
       }
@@ -221,15 +228,35 @@ export class Session {
       this.send(SessionReply.protocolViolation);
       throw new SessionEnd('unnegotiated pipelining');
     }
+    const startedAt = commandStart();
+    const name = commandName(verb, isKnownVerb);
+    this.#lastFinalReply = null;
+    let dispatched = false;
     try {
       if (line.length + 2 > this.#lineLimitFor(verb)) throw new SmtpReplyError(SessionReply.commandTooLong);
       const command = parseCommand(line, { lenientHelo: true });
-      this.log.debug({ verb: command.verb, state: this.state.kind }, 'command');
+      dispatched = true;
       const answer = await dispatch(this, command);
       if (answer !== null) this.send(answer);
     } catch (error) {
-      this.send(this.#replyFor(error, verb));
+      const answer = this.#replyFor(error, verb);
+      // dispatch counts what it runs; a line that never got there is counted here.
+      if (!dispatched) countUnparsed(this, name, answer);
+      this.send(answer);
+    } finally {
+      this.#logCommand(name, startedAt, this.#lastFinalReply);
     }
+  }
+
+  /** The command's log line (src/log/commands.ts): reply code, or `aborted` when none was sent. */
+  #logCommand(name: string, startedAt: number, answer: SmtpReply | null): void {
+    logCommand(this.log, {
+      command: name,
+      result: answer === null ? 'aborted' : String(answer.code),
+      code: answer?.enhanced ?? null,
+      startedAt,
+      user: this.identity?.address ?? null,
+    });
   }
 
   /**
@@ -253,7 +280,9 @@ export class Session {
     }
     if (error instanceof SmtpReplyError) return error.reply;
     if (error instanceof StoreError) {
-      this.log.warn({ code: error.code, err: error.message }, 'store error');
+      // Disk full and I/O errors need an operator; busy and over-quota pass by themselves.
+      const level = error.code === 'io' || error.code === 'noSpace' ? 'error' : 'warn';
+      this.log[level]({ code: error.code, err: error.message }, 'store error');
       if (error.code === 'noSpace') return SessionReply.storageFull;
       if (error.code === 'overQuota') return SessionReply.mailboxFull;
       return SessionReply.localError;

@@ -8,6 +8,7 @@ import type { Logger } from '../log/index.js';
 import type { TlsManager } from '../net/tls.js';
 import type { MailStore } from '../store/types.js';
 import type { Metrics } from '../metrics/types.js';
+import type { MailAuthPolicy } from './mail-auth.js';
 
 export type SmtpListenerName = 'smtp' | 'submission' | 'submissions';
 
@@ -57,4 +58,6 @@ export interface SessionSettings {
   nestingDepth: number;
   mimeParts: number;
   now: () => Date;
+  /** SPF/DKIM/DMARC/ARC checks of unauthenticated mail (the MX only, ./mail-auth.ts); null: none. */
+  mailAuth?: MailAuthPolicy | null;
 }

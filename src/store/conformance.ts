@@ -11,8 +11,13 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import type { ChangeBus, WakeUp } from '../events/types.js';
+import type { Readable } from 'node:stream';
 import { indexMessage } from '../mime/indexer.js';
 import type { MessageIndex } from '../mime/types.js';
+import type { AttemptOutcome, OutboundQueueStore } from '../queue/types.js';
+import { hasOutboundQueue } from '../queue/types.js';
+import { hasDkimKeyStore } from '../queue/dkim-keys.js';
+import type { NewDkimKey } from '../queue/dkim-keys.js';
 import type { Account, Change, Id, MailStore, Mailbox, NewMessage, StagedBlob } from './types.js';
 import { MAX_POP3_RETENTION_DAYS, StoreError, SystemFlag } from './types.js';
 
@@ -979,6 +984,230 @@ export function runStoreConformance(name: string, makeStore: MakeStore, opts: Co
       ]);
     });
 
+    // ---- outbound queue (src/queue/types.ts) ----------------------------------------------------
+
+    it('queue: claimDue leases due entries to one owner; an expired lease can be claimed again', async (ctx) => {
+      const store = queueStore(ctx.store);
+      const t0 = Date.now();
+      const first = await ctx.enqueue('q-one', ['a@remote.test']);
+      const second = await ctx.enqueue('q-two', ['b@remote.test', 'c@remote.test']);
+      const claimed = await store.claimDue('node-a', new Date(t0 + 1000), 60_000, 10);
+      assert.deepEqual(
+        claimed.map((entry) => entry.id),
+        [first, second],
+      );
+      for (const entry of claimed) {
+        assert.equal(entry.leaseOwner, 'node-a');
+        assert.equal(entry.leaseUntil?.getTime(), t0 + 61_000);
+        assert.ok(entry.recipients.every((recipient) => recipient.state === 'pending' && recipient.last === null));
+      }
+      // While the lease runs nobody else gets them; once it has passed they are due again.
+      assert.deepEqual(await store.claimDue('node-b', new Date(t0 + 2000), 60_000, 10), []);
+      const again = await store.claimDue('node-b', new Date(t0 + 61_000), 60_000, 1);
+      assert.deepEqual(
+        again.map((entry) => [entry.id, entry.leaseOwner]),
+        [[first, 'node-b']],
+      );
+      assert.equal((await store.getQueueEntry(first))?.leaseOwner, 'node-b');
+      assert.equal((await store.getQueueEntry(second))?.leaseOwner, 'node-a');
+    });
+
+    it('queue: entries not yet due are not claimed', async (ctx) => {
+      const store = queueStore(ctx.store);
+      const id = await ctx.enqueue('q-later', ['a@remote.test']);
+      const [claimed] = await store.claimDue('w', new Date(Date.now() + 1000), 1000, 5);
+      assert.equal(claimed?.id, id);
+      const later = new Date(Date.now() + 3_600_000);
+      const recipients = claimed.recipients.map((r) => ({ ...r, state: 'deferred' as const, last: attemptOutcome(451) }));
+      assert.equal(await store.recordAttempt(id, 'w', { recipients, nextAttemptAt: later, lastError: '451 try later', delayNotified: false }), 'recorded');
+      assert.deepEqual(await store.claimDue('w', new Date(later.getTime() - 1), 1000, 5), []);
+      assert.deepEqual(
+        (await store.claimDue('w', later, 1000, 5)).map((entry) => entry.id),
+        [id],
+      );
+    });
+
+    it('queue: concurrent claims by several owners never share an entry', async (ctx) => {
+      const store = queueStore(ctx.store);
+      const ids: Id[] = [];
+      for (let i = 0; i < 12; i++) ids.push(await ctx.enqueue(`q-many-${i}`, [`r${i}@remote.test`]));
+      const now = new Date(Date.now() + 1000);
+      const results = await Promise.all(['w1', 'w2', 'w3', 'w4'].map((owner) => store.claimDue(owner, now, 60_000, 5)));
+      const claimedIds = results.flat().map((entry) => entry.id);
+      assert.equal(new Set(claimedIds).size, claimedIds.length, 'an entry was claimed twice');
+      assert.deepEqual([...claimedIds].sort((a, b) => a - b), ids);
+      for (const [i, owner] of ['w1', 'w2', 'w3', 'w4'].entries()) {
+        for (const entry of results[i] ?? []) assert.equal((await store.getQueueEntry(entry.id))?.leaseOwner, owner);
+      }
+    });
+
+    it('queue: renewLease extends only the holder\'s lease', async (ctx) => {
+      const store = queueStore(ctx.store);
+      const id = await ctx.enqueue('q-renew', ['a@remote.test']);
+      const t0 = Date.now();
+      await store.claimDue('w1', new Date(t0 + 1000), 1000, 1);
+      assert.equal(await store.renewLease(id, 'w2', new Date(t0 + 60_000)), false);
+      assert.equal(await store.renewLease(id, 'w1', new Date(t0 + 60_000)), true);
+      assert.equal((await store.getQueueEntry(id))?.leaseUntil?.getTime(), t0 + 60_000);
+      // Renewed: still held after the original lease end.
+      assert.deepEqual(await store.claimDue('w2', new Date(t0 + 30_000), 1000, 1), []);
+      assert.equal(await store.renewLease(987_654, 'w1', new Date(t0 + 60_000)), false);
+    });
+
+    it('queue: recordAttempt writes states, counts the attempt and releases the lease; a lost lease writes nothing', async (ctx) => {
+      const store = queueStore(ctx.store);
+      const id = await ctx.enqueue('q-record', ['a@remote.test', 'b@other.test']);
+      const t0 = Date.now();
+      const [entry] = await store.claimDue('w1', new Date(t0 + 1000), 1000, 1);
+      assert.ok(entry);
+      const next = new Date(t0 + 300_000);
+      const recipients = [
+        { ...entry.recipients[0]!, state: 'delivered' as const, last: attemptOutcome(250) },
+        { ...entry.recipients[1]!, state: 'deferred' as const, last: attemptOutcome(451) },
+      ];
+      // The lease ran out and another worker took the entry: the first worker's result is dropped.
+      const [taken] = await store.claimDue('w2', new Date(t0 + 5000), 1000, 1);
+      assert.equal(taken?.id, id);
+      assert.equal(await store.recordAttempt(id, 'w1', { recipients, nextAttemptAt: next, lastError: 'x', delayNotified: true }), 'lost');
+      const untouched = await store.getQueueEntry(id);
+      assert.equal(untouched?.attempts, 0);
+      assert.equal(untouched?.leaseOwner, 'w2');
+
+      assert.equal(await store.recordAttempt(id, 'w2', { recipients, nextAttemptAt: next, lastError: '451 4.3.0 busy', delayNotified: true }), 'recorded');
+      const after = await store.getQueueEntry(id);
+      assert.ok(after);
+      assert.equal(after.attempts, 1);
+      assert.equal(after.leaseOwner, null);
+      assert.equal(after.leaseUntil, null);
+      assert.equal(after.lastError, '451 4.3.0 busy');
+      assert.equal(after.delayNotified, true);
+      assert.equal(after.nextAttemptAt.getTime(), next.getTime());
+      assert.deepEqual(after.recipients, recipients);
+      // Without holding it (lease released), nobody may write.
+      assert.equal(await store.recordAttempt(id, 'w2', { recipients, nextAttemptAt: next, lastError: null, delayNotified: true }), 'lost');
+      assert.equal(await store.recordAttempt(987_654, 'w2', { recipients, nextAttemptAt: next, lastError: null, delayNotified: true }), 'lost');
+    });
+
+    it('queue: an entry whose recipients are all final is removed and its blob released', async (ctx) => {
+      const store = queueStore(ctx.store);
+      const id = await ctx.enqueue('q-final', ['a@remote.test', 'b@remote.test']);
+      const [entry] = await store.claimDue('w', new Date(Date.now() + 1000), 60_000, 1);
+      assert.ok(entry);
+      const recipients = [
+        { ...entry.recipients[0]!, state: 'delivered' as const, last: attemptOutcome(250) },
+        { ...entry.recipients[1]!, state: 'failed' as const, last: attemptOutcome(550) },
+      ];
+      assert.equal(await store.recordAttempt(id, 'w', { recipients, nextAttemptAt: new Date(), lastError: null, delayNotified: false }), 'removed');
+      assert.equal(await store.getQueueEntry(id), null);
+      assert.deepEqual(await store.listQueue(), []);
+      assert.deepEqual(await store.queueSummary(), { entries: 0, oldestCreatedAt: null });
+    });
+
+    it('queue: retry makes entries due, summary counts them, openQueueMessage gives the bytes', async (ctx) => {
+      const store = queueStore(ctx.store);
+      assert.deepEqual(await store.queueSummary(), { entries: 0, oldestCreatedAt: null });
+      const first = await ctx.enqueue('q-retry-1', ['a@remote.test']);
+      const second = await ctx.enqueue('q-retry-2', ['b@remote.test']);
+      const now = Date.now();
+      const far = new Date(now + 86_400_000);
+      for (const entry of await store.claimDue('w', new Date(now + 1000), 1000, 5)) {
+        const recipients = entry.recipients.map((r) => ({ ...r, state: 'deferred' as const, last: attemptOutcome(421) }));
+        await store.recordAttempt(entry.id, 'w', { recipients, nextAttemptAt: far, lastError: '421', delayNotified: false });
+      }
+      assert.deepEqual(await store.claimDue('w', new Date(now + 2000), 1000, 5), []);
+      assert.equal(await store.retryQueueEntries(first, new Date(now + 2000)), 1);
+      assert.equal(await store.retryQueueEntries(123_456, new Date(now + 2000)), 0);
+      assert.deepEqual(
+        (await store.claimDue('w', new Date(now + 2000), 10_000, 5)).map((entry) => entry.id),
+        [first],
+      );
+      assert.equal(await store.retryQueueEntries('all', new Date(now + 3000)), 2);
+      // `first` is still leased (until now + 12000): only `second` is free.
+      assert.deepEqual(
+        (await store.claimDue('w2', new Date(now + 3000), 1000, 5)).map((entry) => entry.id),
+        [second],
+      );
+      const summary = await store.queueSummary();
+      assert.equal(summary.entries, 2);
+      const listed = await store.listQueue();
+      assert.equal(summary.oldestCreatedAt?.getTime(), listed[0]?.createdAt.getTime());
+      const entry = await store.getQueueEntry(second);
+      assert.ok(entry);
+      const bytes = await collect(await store.openQueueMessage(entry));
+      assert.deepEqual(bytes, ctx.body('q-retry-2'));
+    });
+
+    // ---- DKIM keys (optional capability, src/queue/dkim-keys.ts) --------------------------------
+
+    it('dkim keys: add, one active per domain, activate, list order, delete', async ({ store }) => {
+      assert.ok(hasDkimKeyStore(store), 'the backend offers DkimKeyStore');
+      const key = (domain: string, selector: string, active: boolean): NewDkimKey => ({
+        domain,
+        selector,
+        algorithm: selector.startsWith('ed') ? 'ed25519' : 'rsa',
+        privateKeyEnc: `v1:sealed-${domain}-${selector}`,
+        publicKey: `pub-${selector}`,
+        active,
+      });
+      assert.equal(await store.getActiveDkimKey(DOMAIN), null);
+      const first = await store.addDkimKey(key(DOMAIN, 's1', true));
+      assert.equal(first.selector, 's1');
+      assert.equal(first.active, true);
+      assert.ok(first.createdAt instanceof Date);
+      await expectStoreError(store.addDkimKey(key(DOMAIN, 's1', false)), 'exists');
+      await store.addDkimKey(key(DOMAIN, 'ed2', false));
+      await store.addDkimKey(key('other.test', 's1', true));
+      // A new inactive key leaves the active one alone (rotation: publish first, activate later).
+      assert.equal((await store.getActiveDkimKey(DOMAIN))?.selector, 's1');
+      const listed = await store.listDkimKeys();
+      assert.deepEqual(
+        listed.map((k) => [k.domain, k.selector, k.active]),
+        [
+          [DOMAIN, 's1', true],
+          [DOMAIN, 'ed2', false],
+          ['other.test', 's1', true],
+        ],
+      );
+      const mine = await store.listDkimKeys(DOMAIN);
+      assert.deepEqual(
+        mine.map((k) => [k.selector, k.algorithm, k.privateKeyEnc, k.publicKey]),
+        [
+          ['s1', 'rsa', `v1:sealed-${DOMAIN}-s1`, 'pub-s1'],
+          ['ed2', 'ed25519', `v1:sealed-${DOMAIN}-ed2`, 'pub-ed2'],
+        ],
+      );
+
+      await store.activateDkimKey(DOMAIN, 'ed2');
+      assert.equal((await store.getActiveDkimKey(DOMAIN))?.selector, 'ed2');
+      assert.deepEqual(
+        (await store.listDkimKeys(DOMAIN)).map((k) => k.active),
+        [false, true],
+      );
+      // Another domain's key is untouched.
+      assert.equal((await store.getActiveDkimKey('other.test'))?.selector, 's1');
+      await expectStoreError(store.activateDkimKey(DOMAIN, 'missing'), 'notFound');
+      assert.equal((await store.getActiveDkimKey(DOMAIN))?.selector, 'ed2', 'a failed activation changes nothing');
+
+      // Adding an active key deactivates the others of its domain.
+      await store.addDkimKey(key(DOMAIN, 's3', true));
+      assert.deepEqual(
+        (await store.listDkimKeys(DOMAIN)).map((k) => [k.selector, k.active]),
+        [
+          ['s1', false],
+          ['ed2', false],
+          ['s3', true],
+        ],
+      );
+
+      await store.deleteDkimKey(DOMAIN, 's3');
+      assert.equal(await store.getActiveDkimKey(DOMAIN), null);
+      await expectStoreError(store.deleteDkimKey(DOMAIN, 's3'), 'notFound');
+      assert.deepEqual(
+        (await store.listDkimKeys(DOMAIN)).map((k) => k.selector),
+        ['s1', 'ed2'],
+      );
+    });
+
     it('operations on a closed store fail with StoreError', async ({ store }) => {
       const account = await setupAccount(store);
       await store.close();
@@ -1022,6 +1251,23 @@ class Ctx {
 
   stage(tag: string, size = 64): Promise<StagedBlob> {
     return this.stageBytes(this.body(tag, size));
+  }
+
+  /** Queues the message `tag` for remote recipients (no local copies); returns the entry id. */
+  async enqueue(tag: string, recipients: string[]): Promise<Id> {
+    const store = queueStore(this.store);
+    const bytes = this.body(tag);
+    const result = await store.deliverAndEnqueue(await this.stageBytes(bytes), this.index(bytes), [], {
+      sender: 'sender@example.org',
+      recipients: recipients.map((address) => ({ address, kind: 'remote', notify: null, orcpt: null })),
+      ret: null,
+      envid: null,
+      body: '7BIT',
+      smtputf8: false,
+      submitter: USER,
+      clientAddress: '127.0.0.1',
+    });
+    return result.queueId ?? fail();
   }
 
   async newMessage(tag: string): Promise<NewMessage> {
@@ -1099,6 +1345,22 @@ async function waitFor(condition: () => boolean, timeoutMs = 2000): Promise<void
     if (Date.now() > deadline) throw new Error('timed out waiting');
     await new Promise((resolve) => setTimeout(resolve, 5));
   }
+}
+
+function queueStore(store: MailStore): MailStore & OutboundQueueStore {
+  if (!hasOutboundQueue(store)) throw new Error('this backend has no outbound queue');
+  return store;
+}
+
+function attemptOutcome(code: number): AttemptOutcome {
+  const enhanced = `${String(code).charAt(0)}.0.0`;
+  return { code, enhanced, diagnostic: `${code} ${enhanced} test`, remoteMta: 'mx.remote.test', at: 1_700_000_000_000 };
+}
+
+async function collect(stream: Readable): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of stream) chunks.push(Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk as Uint8Array));
+  return Buffer.concat(chunks);
 }
 
 function fail(): never {

@@ -10,8 +10,8 @@ import { join } from 'node:path';
 import type { TestContext } from 'node:test';
 import { generate } from 'selfsigned';
 import { hashPassword } from '../../src/auth/password.js';
-import { createSharedAuth, openStore, protocolHandlers } from '../../src/compose.js';
-import type { ProtocolOptions, SharedAuth } from '../../src/compose.js';
+import { createSharedAuth, openStore, protocolHandlers, startOutbound } from '../../src/compose.js';
+import type { Outbound, OutboundOptions, ProtocolOptions, SharedAuth } from '../../src/compose.js';
 import { loadConfig } from '../../src/config/index.js';
 import type { Config, ListenerName } from '../../src/config/index.js';
 import { LocalChangeBus } from '../../src/events/local.js';
@@ -19,6 +19,8 @@ import { createLogger } from '../../src/log/index.js';
 import type { Logger } from '../../src/log/index.js';
 import { startServer } from '../../src/server.js';
 import type { RunningServer } from '../../src/server.js';
+import { openSqliteStore } from '../../src/store/sqlite/index.js';
+import type { SqliteStoreOptions } from '../../src/store/sqlite/index.js';
 import type { Account, MailStore, MessageMeta } from '../../src/store/types.js';
 
 /** One EC pair per test process: RSA generation per server would dominate the run time. */
@@ -42,6 +44,12 @@ export interface TestServerOptions {
   defaultMechanisms?: boolean;
   /** Log lines collected here (JSON objects) instead of being discarded. */
   logLines?: Array<Record<string, unknown>>;
+  /** data_dir (absolute, e.g. a small tmpfs for disk-full tests); default `<temp dir>/data`. */
+  dataDir?: string;
+  /** Fault tests: open the SQLite store with these options (a shorter busy budget, a faulty blob fs). */
+  sqlite?: Pick<SqliteStoreOptions, 'busyRetryMs' | 'blobFs'>;
+  /** Run the outbound queue worker as `serve` does (src/compose.ts startOutbound); off by default. */
+  outbound?: OutboundOptions;
 }
 
 export interface TestServer {
@@ -58,6 +66,8 @@ export interface TestServer {
   messages(address: string, mailbox?: string): Promise<MessageMeta[]>;
   /** The bytes of every message in a mailbox, as IMAP would show them, oldest first. */
   messageTexts(address: string, mailbox?: string): Promise<string[]>;
+  /** The outbound worker, when `outbound` was given. */
+  outbound: Outbound | null;
   close(): Promise<void>;
 }
 
@@ -70,23 +80,29 @@ export async function startTestServer(t: TestContext, options: TestServerOptions
   writeFileSync(join(dir, 'test.crt'), pair.cert);
   writeFileSync(join(dir, 'test.key'), pair.private);
   const listen = ALL_LISTENERS.map((name) => `${name} = [${listeners.includes(name) ? '"127.0.0.1:0"' : ''}]`);
-  const { top, tables } = splitToml(options.toml ?? '');
+  const { top, tables } = splitToml(withoutSystemDns(options.toml ?? ''));
   const file = join(dir, 'mailhaven.toml');
   writeFileSync(
     file,
-    ['hostname = "mx.test.example"', 'data_dir = "data"', 'shutdown_timeout = "2s"', top, '[tls]', 'cert = "test.crt"', 'key = "test.key"', tables, '[listen]', ...listen, ''].join('\n'),
+    ['hostname = "mx.test.example"', `data_dir = ${JSON.stringify(options.dataDir ?? 'data')}`, 'shutdown_timeout = "2s"', top, '[tls]', 'cert = "test.crt"', 'key = "test.key"', tables, '[listen]', ...listen, ''].join('\n'),
   );
   const config = loadConfig({ configPath: file, env: {}, cwd: dir, uid: 1000 });
   const logger = testLogger(options.logLines);
   const bus = new LocalChangeBus();
-  const store = await openStore(config, bus, logger, { server: true });
+  const store =
+    options.sqlite === undefined
+      ? await openStore(config, bus, logger, { server: true })
+      : await openSqliteStore({ dataDir: config.dataDir, bus, logger, ...options.sqlite });
   const auth = await createSharedAuth(config, store);
   // Most protocol tests exercise every mechanism; the production default (off) has its own test.
   if (options.defaultMechanisms !== true) auth.sasl.advertiseSecretMechanisms = true;
   let server: RunningServer;
+  let outbound: Outbound | null = null;
   try {
-    server = await startServer(config, { store, bus, logger }, await protocolHandlers(auth, options.protocols));
+    outbound = options.outbound === undefined ? null : await startOutbound(config, store, logger, options.outbound);
+    server = await startServer(config, { store: outbound?.store ?? store, bus, logger }, await protocolHandlers(auth, options.protocols));
   } catch (error) {
+    await outbound?.worker.stop();
     await store.close();
     throw error;
   }
@@ -94,7 +110,7 @@ export async function startTestServer(t: TestContext, options: TestServerOptions
   const close = async (): Promise<void> => {
     if (closed) return;
     closed = true;
-    await server.close(2000);
+    await Promise.all([outbound?.worker.stop(), server.close(2000)]);
     await store.close();
     await bus.close();
     rmSync(dir, { recursive: true, force: true });
@@ -132,11 +148,22 @@ export async function startTestServer(t: TestContext, options: TestServerOptions
       for (const row of rows) texts.push((await store.readMessage(row)).toString('utf8'));
       return texts;
     },
+    outbound,
     close,
   };
 }
 
 /** Top-level keys must come before the first [table] in TOML. */
+/**
+ * Mail authentication on the MX looks up DNS. A test that names no DNS servers of its own (a
+ * test DNS server in `[outbound] resolvers`) or its own `[mail_auth]` gets the checks off, so no
+ * test depends on this machine's resolver answering quickly.
+ */
+function withoutSystemDns(toml: string): string {
+  if (/^\s*resolvers\s*=/m.test(toml) || /^\s*\[mail_auth\]/m.test(toml)) return toml;
+  return `${toml}\n[mail_auth]\nverify = false\n`;
+}
+
 function splitToml(toml: string): { top: string; tables: string } {
   const index = toml.search(/^\s*\[/m);
   if (index === -1) return { top: toml, tables: '' };

@@ -50,6 +50,7 @@ export interface MigrationReport {
   changes: number;
   queue: number;
   adminTokens: number;
+  dkimKeys: number;
   blobs: number;
   blobBytes: number;
 }
@@ -130,6 +131,7 @@ async function copyEverything(sqlite: Database.Database, pg: PoolClient, opts: S
     changes: 0,
     queue: 0,
     adminTokens: 0,
+    dkimKeys: 0,
     blobs: 0,
     blobBytes: 0,
   };
@@ -152,15 +154,21 @@ async function copyEverything(sqlite: Database.Database, pg: PoolClient, opts: S
   report.queue = await copy(
     'queue',
     `SELECT id, blob_hash, size, sender, recipients, ret, envid, body, smtputf8, submitter, client_address, created_at,
-            next_attempt_at, attempts FROM queue`,
+            next_attempt_at, attempts, lease_owner, lease_until, last_error, delay_notified FROM queue`,
     QUEUE,
   );
   report.adminTokens = await copy('admin_tokens', 'SELECT id, name, hash, created_at, last_used_at FROM admin_tokens', ADMIN_TOKENS);
+  // Private keys stay sealed as they are: the PostgreSQL nodes need the same secret.key.
+  report.dkimKeys = await copy(
+    'dkim_keys',
+    'SELECT id, domain, selector, algorithm, private_key_enc, public_key, active, created_at FROM dkim_keys',
+    DKIM_KEYS,
+  );
 
   const lastUidValidity = (sqlite.prepare("SELECT value FROM meta WHERE key = 'last_uidvalidity'").pluck().get() as string | undefined) ?? '0';
   await pg.query({ text: "UPDATE meta SET value = $1 WHERE key = 'last_uidvalidity'", values: [Number(lastUidValidity)] });
   // New rows continue after the copied ids (identity columns were given explicit values).
-  for (const table of ['domains', 'accounts', 'aliases', 'mailboxes', 'messages', 'changes', 'queue', 'admin_tokens']) {
+  for (const table of ['domains', 'accounts', 'aliases', 'mailboxes', 'messages', 'changes', 'queue', 'admin_tokens', 'dkim_keys']) {
     await pg.query(
       `SELECT setval(pg_get_serial_sequence('${table}', 'id'), coalesce((SELECT max(id) FROM ${table}), 0) + 1, false)`,
     );
@@ -302,8 +310,12 @@ const QUEUE: Insert = {
     ['created_at', 'bigint'],
     ['next_attempt_at', 'bigint'],
     ['attempts', 'integer'],
+    ['lease_owner', 'text'],
+    ['lease_until', 'bigint'],
+    ['last_error', 'text'],
+    ['delay_notified', 'boolean'],
   ],
-  convert: { smtputf8: asBoolean },
+  convert: { smtputf8: asBoolean, delay_notified: asBoolean },
 };
 const ADMIN_TOKENS: Insert = {
   table: 'admin_tokens',
@@ -315,6 +327,21 @@ const ADMIN_TOKENS: Insert = {
     ['created_at', 'bigint'],
     ['last_used_at', 'bigint'],
   ],
+};
+const DKIM_KEYS: Insert = {
+  table: 'dkim_keys',
+  identity: true,
+  columns: [
+    ['id', 'bigint'],
+    ['domain', 'text'],
+    ['selector', 'text'],
+    ['algorithm', 'text'],
+    ['private_key_enc', 'text'],
+    ['public_key', 'text'],
+    ['active', 'boolean'],
+    ['created_at', 'bigint'],
+  ],
+  convert: { active: asBoolean },
 };
 
 /** Streams a SQLite table into PostgreSQL in batches; returns the number of rows. */

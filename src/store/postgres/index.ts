@@ -15,7 +15,16 @@ import { PostgresChangeBus, checkChannelName, DEFAULT_CHANNEL } from '../../even
 import type { PostgresChangeBusOptions } from '../../events/postgres.js';
 import type { ChangeBus, WakeUp } from '../../events/types.js';
 import type { MessageIndex } from '../../mime/types.js';
-import type { CombinedDeliveryResult, LocalCopy, NewQueueEntry, OutboundQueueStore, QueueEntry } from '../../queue/types.js';
+import type {
+  AttemptRecord,
+  AttemptWrite,
+  CombinedDeliveryResult,
+  LocalCopy,
+  NewQueueEntry,
+  OutboundQueueStore,
+  QueueEntry,
+  QueueSummary,
+} from '../../queue/types.js';
 import type {
   Account,
   AdminToken,
@@ -48,12 +57,16 @@ import type { Queryable } from './db.js';
 import { checkSchemaName, clientConfig, createPool, row, rows, schemaFromUrl, storeErrorOf, transaction } from './db.js';
 import * as directory from './directory.js';
 import { PgBlobSweeper } from './gc.js';
+import { PgChecker } from './fsck.js';
+import type { CheckableStore, StoreChecker } from '../checker.js';
 import { PostgresMaildropLocks } from './maildrop-locks.js';
 import * as mailboxes from './mailboxes.js';
 import * as messages from './messages.js';
 import * as pop3 from './pop3.js';
 import * as queue from './queue.js';
 import * as tokens from './tokens.js';
+import * as dkim from './dkim.js';
+import type { DkimKeyRecord, DkimKeyStore, NewDkimKey } from '../../queue/dkim-keys.js';
 import type { ChangeRow } from './rows.js';
 import { toAccount, toChange, toMailbox } from './rows.js';
 import { MAX_UID } from '../rules.js';
@@ -189,7 +202,7 @@ export async function openPostgresStore(opts: PostgresStoreOptions): Promise<Pos
   return store;
 }
 
-export class PostgresMailStore implements MailStore, OutboundQueueStore {
+export class PostgresMailStore implements MailStore, OutboundQueueStore, DkimKeyStore, CheckableStore {
   readonly schema: string;
   private readonly blobs: PgBlobStore;
   private readonly sweeper: PgBlobSweeper;
@@ -233,6 +246,12 @@ export class PostgresMailStore implements MailStore, OutboundQueueStore {
     this.assertOpen();
     this.locks ??= new PostgresMaildropLocks(clientConfig({ url: this.url, schema: this.schema }));
     return this.locks;
+  }
+
+  /** `mailhaven fsck` (src/fsck): one-snapshot reads of counters and blobs, and safe repairs. */
+  checker(): StoreChecker {
+    this.assertOpen();
+    return new PgChecker({ pool: this.pool, write: (work) => this.write(work) });
   }
 
   /** Runs the blob sweep now; returns how many blobs were deleted. */
@@ -441,6 +460,35 @@ export class PostgresMailStore implements MailStore, OutboundQueueStore {
     return this.write((tx) => queue.removeQueueEntry(tx, id));
   }
 
+  getQueueEntry(id: Id): Promise<QueueEntry | null> {
+    return this.read((db) => queue.getQueueEntry(db, id));
+  }
+
+  claimDue(owner: string, now: Date, leaseMs: number, limit: number): Promise<QueueEntry[]> {
+    return this.write((tx) => queue.claimDue(tx, owner, now.getTime(), Math.max(0, leaseMs), Math.max(1, Math.floor(limit))));
+  }
+
+  recordAttempt(id: Id, owner: string, record: AttemptRecord): Promise<AttemptWrite> {
+    return this.write((tx) => queue.recordAttempt(tx, id, owner, record));
+  }
+
+  renewLease(id: Id, owner: string, until: Date): Promise<boolean> {
+    return this.write((tx) => queue.renewLease(tx, id, owner, until.getTime()));
+  }
+
+  retryQueueEntries(target: Id | 'all', now: Date): Promise<number> {
+    return this.write((tx) => queue.retryQueueEntries(tx, target, now.getTime()));
+  }
+
+  openQueueMessage(entry: Pick<QueueEntry, 'blobHash' | 'size'>): Promise<Readable> {
+    this.assertOpen();
+    return this.blobs.open(entry.blobHash, 0, entry.size);
+  }
+
+  queueSummary(): Promise<QueueSummary> {
+    return this.read((db) => queue.queueSummary(db));
+  }
+
   // ---- ChangeLog -------------------------------------------------------------------------------
 
   changesSince(accountId: Id, since: number, limit = DEFAULT_CHANGE_LIMIT): Promise<ChangeBatch> {
@@ -533,6 +581,28 @@ export class PostgresMailStore implements MailStore, OutboundQueueStore {
 
   touchAdminToken(id: Id, at: Date): Promise<void> {
     return this.write((tx) => tokens.touchAdminToken(tx, id, at.getTime()));
+  }
+
+  // ---- DkimKeyStore (src/queue/dkim-keys.ts) ---------------------------------------------------
+
+  addDkimKey(key: NewDkimKey): Promise<DkimKeyRecord> {
+    return this.write((tx) => dkim.addDkimKey(tx, key));
+  }
+
+  listDkimKeys(domain?: string): Promise<DkimKeyRecord[]> {
+    return this.read((db) => dkim.listDkimKeys(db, domain));
+  }
+
+  getActiveDkimKey(domain: string): Promise<DkimKeyRecord | null> {
+    return this.read((db) => dkim.getActiveDkimKey(db, domain));
+  }
+
+  activateDkimKey(domain: string, selector: string): Promise<void> {
+    return this.write((tx) => dkim.activateDkimKey(tx, domain, selector));
+  }
+
+  deleteDkimKey(domain: string, selector: string): Promise<void> {
+    return this.write((tx) => dkim.deleteDkimKey(tx, domain, selector));
   }
 
   // ---- lifecycle -------------------------------------------------------------------------------

@@ -202,6 +202,14 @@ const MIGRATIONS: readonly string[] = [
     UNIQUE (domain, selector)
   );
   `,
+  // 3: authentication throttle counters shared by every node (store/postgres/throttle.ts).
+  `
+  CREATE TABLE auth_throttle (
+    key        text COLLATE "C" PRIMARY KEY,
+    failures   double precision NOT NULL,
+    updated_at bigint NOT NULL
+  );
+  `,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

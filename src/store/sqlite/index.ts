@@ -14,9 +14,18 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import Database from 'better-sqlite3';
 import type { ChangeBus } from '../../events/types.js';
 import type { MessageIndex } from '../../mime/types.js';
-import type { CombinedDeliveryResult, LocalCopy, NewQueueEntry, OutboundQueueStore, QueueEntry } from '../../queue/types.js';
+import type {
+  AttemptRecord,
+  AttemptWrite,
+  CombinedDeliveryResult,
+  LocalCopy,
+  NewQueueEntry,
+  OutboundQueueStore,
+  QueueEntry,
+  QueueSummary,
+} from '../../queue/types.js';
 import { FileBlobStore } from '../blobs/files.js';
-import type { DurabilityTrace } from '../blobs/files.js';
+import type { BlobFs, DurabilityTrace } from '../blobs/files.js';
 import { fsStoreError } from '../blobs/fs-errors.js';
 import type {
   Account,
@@ -50,11 +59,15 @@ import type { CommitterStats } from './committer.js';
 import { Sql, isBusy, storeErrorOf } from './db.js';
 import * as directory from './directory.js';
 import { BlobSweeper } from './gc.js';
+import { SqliteChecker } from './fsck.js';
+import type { CheckableStore, StoreChecker } from '../checker.js';
 import * as mailboxes from './mailboxes.js';
 import * as messages from './messages.js';
 import * as queue from './queue.js';
 import * as pop3 from './pop3.js';
 import * as tokens from './tokens.js';
+import * as dkim from './dkim.js';
+import type { DkimKeyRecord, DkimKeyStore, NewDkimKey } from '../../queue/dkim-keys.js';
 import { toAccount, toChange, toMailbox } from './rows.js';
 import type { ChangeRow } from './rows.js';
 import { migrate } from './schema.js';
@@ -85,6 +98,8 @@ export interface SqliteStoreOptions {
   maxBatch?: number;
   /** Observer of the durability steps: blob fsync, rename, directory fsync, commit (tests). */
   trace?: DurabilityTrace;
+  /** The blob write path's file-system calls (fault-injection tests); default: node:fs. */
+  blobFs?: BlobFs;
 }
 
 export interface SqliteStoreStats extends CommitterStats {
@@ -100,6 +115,8 @@ const DEFAULTS = {
 };
 const DEFAULT_CHANGE_LIMIT = 10_000;
 const MAX_UID = 0xffffffff;
+/** Orphan hashes remembered for a retry of their trash rows, at most. */
+const MAX_UNTRASHED_ORPHANS = 10_000;
 
 const silentLogger: StoreLogger = { info: () => undefined, warn: () => undefined, error: () => undefined };
 
@@ -110,7 +127,7 @@ export async function openSqliteStore(opts: SqliteStoreOptions): Promise<SqliteM
   } catch (err) {
     throw fsStoreError(err, `creating ${opts.dataDir}`);
   }
-  const blobs = new FileBlobStore({ dataDir: opts.dataDir, trace: opts.trace });
+  const blobs = new FileBlobStore({ dataDir: opts.dataDir, trace: opts.trace, fs: opts.blobFs });
   await blobs.init();
   let db: Database.Database;
   try {
@@ -149,7 +166,7 @@ async function retryWhileBusy<T>(deadlineMs: number, fn: () => T): Promise<T> {
   }
 }
 
-export class SqliteMailStore implements MailStore, OutboundQueueStore {
+export class SqliteMailStore implements MailStore, OutboundQueueStore, DkimKeyStore, CheckableStore {
   private readonly sql: Sql;
   private readonly committer: Committer;
   private readonly watcher: ChangeWatcher;
@@ -161,6 +178,9 @@ export class SqliteMailStore implements MailStore, OutboundQueueStore {
   private readonly published = new Map<Id, number>();
   private wakeUps = 0;
   private closed = false;
+  /** Orphan blobs whose trash rows could not be written yet (see trashIfUnreferenced). */
+  private readonly untrashedOrphans = new Set<string>();
+  private readonly blobGraceMs: number;
 
   constructor(
     private readonly db: Database.Database,
@@ -172,6 +192,7 @@ export class SqliteMailStore implements MailStore, OutboundQueueStore {
     this.bus = opts.bus;
     this.log = opts.logger ?? silentLogger;
     this.now = opts.now ?? Date.now;
+    this.blobGraceMs = opts.blobGraceMs ?? DEFAULTS.blobGraceMs;
     this.committer = new Committer({
       sql: this.sql,
       blobs,
@@ -192,7 +213,7 @@ export class SqliteMailStore implements MailStore, OutboundQueueStore {
       this.sql,
       this.committer,
       blobs,
-      opts.blobGraceMs ?? DEFAULTS.blobGraceMs,
+      this.blobGraceMs,
       opts.sweepIntervalMs ?? DEFAULTS.sweepIntervalMs,
       (err) => this.log.warn({ err }, 'blob sweep failed'),
     );
@@ -214,6 +235,12 @@ export class SqliteMailStore implements MailStore, OutboundQueueStore {
   sweepBlobs(): Promise<number> {
     this.assertOpen();
     return this.sweeper.sweep();
+  }
+
+  /** `mailhaven fsck` (src/fsck): consistent reads of counters and blobs, and safe repairs. */
+  checker(): StoreChecker {
+    this.assertOpen();
+    return new SqliteChecker({ sql: this.sql, blobs: this.blobs, blobGraceMs: this.blobGraceMs, write: (run) => this.write(run) });
   }
 
   /** Where blob files live (tests and the backup tool need it; protocols never do). */
@@ -372,6 +399,35 @@ export class SqliteMailStore implements MailStore, OutboundQueueStore {
     return this.write((tx) => queue.removeQueueEntry(tx, id));
   }
 
+  getQueueEntry(id: Id): Promise<QueueEntry | null> {
+    return this.read(() => queue.getQueueEntry(this.sql, id));
+  }
+
+  claimDue(owner: string, now: Date, leaseMs: number, limit: number): Promise<QueueEntry[]> {
+    return this.write((tx) => queue.claimDue(tx, owner, now.getTime(), Math.max(0, leaseMs), Math.max(1, Math.floor(limit))));
+  }
+
+  recordAttempt(id: Id, owner: string, record: AttemptRecord): Promise<AttemptWrite> {
+    return this.write((tx) => queue.recordAttempt(tx, id, owner, record));
+  }
+
+  renewLease(id: Id, owner: string, until: Date): Promise<boolean> {
+    return this.write((tx) => queue.renewLease(tx, id, owner, until.getTime()));
+  }
+
+  retryQueueEntries(target: Id | 'all', now: Date): Promise<number> {
+    return this.write((tx) => queue.retryQueueEntries(tx, target, now.getTime()));
+  }
+
+  openQueueMessage(entry: Pick<QueueEntry, 'blobHash' | 'size'>): Promise<Readable> {
+    this.assertOpen();
+    return this.blobs.open(entry.blobHash, 0, entry.size);
+  }
+
+  queueSummary(): Promise<QueueSummary> {
+    return this.read(() => queue.queueSummary(this.sql));
+  }
+
   listMessages(mailboxId: Id, uidFrom = 1, uidTo = MAX_UID): Promise<MessageMeta[]> {
     return this.read(() => messages.listMessages(this.sql, mailboxId, uidFrom, uidTo));
   }
@@ -489,6 +545,28 @@ export class SqliteMailStore implements MailStore, OutboundQueueStore {
     return this.write((tx) => tokens.touchAdminToken(tx, id, at.getTime()));
   }
 
+  // ---- DkimKeyStore (src/queue/dkim-keys.ts) ---------------------------------------------------
+
+  addDkimKey(key: NewDkimKey): Promise<DkimKeyRecord> {
+    return this.write((tx) => dkim.addDkimKey(tx, key));
+  }
+
+  listDkimKeys(domain?: string): Promise<DkimKeyRecord[]> {
+    return this.read(() => dkim.listDkimKeys(this.sql, domain));
+  }
+
+  getActiveDkimKey(domain: string): Promise<DkimKeyRecord | null> {
+    return this.read(() => dkim.getActiveDkimKey(this.sql, domain));
+  }
+
+  activateDkimKey(domain: string, selector: string): Promise<void> {
+    return this.write((tx) => dkim.activateDkimKey(tx, domain, selector));
+  }
+
+  deleteDkimKey(domain: string, selector: string): Promise<void> {
+    return this.write((tx) => dkim.deleteDkimKey(tx, domain, selector));
+  }
+
   // ---- lifecycle -------------------------------------------------------------------------------
 
   async recover(): Promise<RecoveryReport> {
@@ -557,6 +635,7 @@ export class SqliteMailStore implements MailStore, OutboundQueueStore {
     }
     for (const [accountId, modseq] of highest) this.publish(accountId, modseq);
     if (trashed.length > 0) this.sweeper.schedule(trashed);
+    if (this.untrashedOrphans.size > 0 && !this.closed) this.trashIfUnreferenced([]);
   }
 
   private publish(accountId: Id, modseq: number): void {
@@ -570,13 +649,28 @@ export class SqliteMailStore implements MailStore, OutboundQueueStore {
     }
   }
 
-  /** Blobs promoted for operations that then failed: queue them for deletion unless referenced. */
+  /**
+   * Blobs promoted for operations that then failed: queue them for deletion unless referenced.
+   * When that write fails too (disk full, database busy), the hashes are kept and retried after
+   * the next successful commit, so the space comes back without a restart.
+   */
   private trashIfUnreferenced(hashes: readonly string[]): void {
+    this.keepUntrashed(hashes);
+    const batch = [...this.untrashedOrphans];
+    this.untrashedOrphans.clear();
     this.committer
       .submit([], (tx) => {
-        for (const hash of new Set(hashes)) tx.dropBlobReference(hash);
+        for (const hash of batch) tx.dropBlobReference(hash);
       })
-      .catch((err: unknown) => this.log.warn({ err }, 'could not queue orphan blobs; recovery will find them'));
+      .catch((err: unknown) => {
+        this.keepUntrashed(batch);
+        this.log.warn({ err, orphans: batch.length }, 'could not queue orphan blobs yet; retrying after the next commit');
+      });
+  }
+
+  /** Bounded: past the cap, recovery at the next start finds the rest (orphan scan). */
+  private keepUntrashed(hashes: readonly string[]): void {
+    for (const hash of hashes) if (this.untrashedOrphans.size < MAX_UNTRASHED_ORPHANS) this.untrashedOrphans.add(hash);
   }
 }
 
