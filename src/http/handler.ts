@@ -47,6 +47,9 @@ export class HttpHandler implements ConnectionHandler {
       {
         requestTimeout: limits.requestTimeoutMs,
         headersTimeout: limits.headersTimeoutMs,
+        // node:http enforces headersTimeout and requestTimeout only when it checks, every 30 s by
+        // default: a client dripping header octets (slowloris) outlived its timeout by up to 30 s.
+        connectionsCheckingInterval: Math.max(100, Math.min(1000, limits.headersTimeoutMs, limits.requestTimeoutMs)),
         keepAliveTimeout: limits.keepAliveTimeoutMs,
         maxHeaderSize: limits.maxHeaderSize,
       },

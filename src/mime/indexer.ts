@@ -190,8 +190,11 @@ export class MessageIndexer {
   }
 
   private takeLineBytes(buf: Buffer, from: number, to: number): void {
-    // Only a line that may be a boundary line needs its first bytes kept.
-    if (this.headLength < HEAD_MAX && this.activeBoundaries > 0 && !this.opaque && (this.headLength > 0 || buf[from] === DASH)) {
+    // Only a line that may be a boundary line needs its first bytes kept. The dash must be the
+    // line's first byte, not merely the first byte of a chunk that starts mid-line
+    // (fuzz/mime.fuzz.ts: "text --boundary" split before the dashes became a boundary line).
+    const atLineStart = this.offset === this.lineStart;
+    if (this.headLength < HEAD_MAX && this.activeBoundaries > 0 && !this.opaque && (this.headLength > 0 || (atLineStart && buf[from] === DASH))) {
       const n = Math.min(to - from, HEAD_MAX - this.headLength);
       buf.copy(this.head, this.headLength, from, from + n);
       this.headLength += n;
@@ -318,7 +321,10 @@ export class MessageIndexer {
     }
     if (!shape.message) return;
     if (!properEnd) {
+      // The empty embedded part counts like any other, so the limits hold (fuzz/mime.fuzz.ts).
+      if (frame.depth + 1 > this.maxDepth || this.opaque || this.partCount >= this.maxParts) return;
       part.message = { envelope: emptyEnvelope(), part: emptyPart(bodyStart) };
+      this.partCount++;
       return;
     }
     if (frame.depth + 1 > this.maxDepth) {

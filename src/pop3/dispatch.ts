@@ -52,6 +52,16 @@ export async function dispatch(session: Session, command: Pop3Command): Promise<
   }
 }
 
+/** Whether `verb` (upper case) is a POP3 command this server knows. */
+export function isPop3Verb(verb: string): boolean {
+  return Object.hasOwn(TABLE, verb);
+}
+
+/** A line that never reached dispatch (unknown verb, syntax error, line too long): counted as -ERR. */
+export function countUnparsed(session: Session, name: string): void {
+  (session.services.metrics ?? noopMetrics).command('pop3', name, 'no');
+}
+
 async function run(session: Session, command: Pop3Command): Promise<Pop3Reply> {
   // The mapped type of TABLE pairs each verb with the spec for that verb's command; TypeScript
   // cannot follow that correlation through the union, hence the cast.

@@ -45,6 +45,7 @@ export function pop3Settings(config: Config, options: Pop3HandlerOptions = {}): 
     allowPlaintextOnLoopback: config.auth.allowPlaintextOnLoopback,
     commandLine: Math.max(COMMAND_LINE_LIMIT, limits.commandLine),
     idleTimeoutMs: options.idleTimeoutMs ?? Math.max(MIN_IDLE_TIMEOUT_MS, limits.commandTimeout * 1000),
+    commandTimeoutMs: limits.commandTimeout * 1000,
     errorsPerSession: limits.errorsPerSession,
     tlsHandshakeTimeoutMs: options.tlsHandshakeTimeoutMs ?? Math.min(DEFAULT_HANDSHAKE_TIMEOUT_MS, limits.commandTimeout * 1000),
     apopTimestamp: options.apopTimestamp ?? (() => apopTimestamp(config.hostname)),

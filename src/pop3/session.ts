@@ -17,6 +17,7 @@ import { isIP } from 'node:net';
 import { availableMechanisms, PLAINTEXT_MECHANISMS } from '../auth/index.js';
 import type { SaslMechanismName } from '../auth/index.js';
 import type { Logger } from '../log/index.js';
+import { commandName, commandStart, logCommand } from '../log/commands.js';
 import { Connection, ConnectionClosedError, ConnectionInterrupted } from '../net/connection.js';
 import { TlsHandshakeError } from '../net/starttls.js';
 import type { ConnectionInfo } from '../net/types.js';
@@ -33,7 +34,7 @@ import {
   parseCommand,
 } from '../wire/pop3/index.js';
 import type { Pop3Event } from '../wire/pop3/index.js';
-import { dispatch } from './dispatch.js';
+import { countUnparsed, dispatch, isPop3Verb } from './dispatch.js';
 import { Pop3Err } from './errors.js';
 import type { Pop3Reply } from './reply.js';
 import type { Pop3State } from './state.js';
@@ -80,7 +81,15 @@ export class Session {
   ) {
     this.log = info.logger;
     // RFC 1939 3: an inactivity autologout timer "MUST be of at least 10 minutes' duration".
-    this.conn = new Connection(socket, { idleTimeoutMs: settings.idleTimeoutMs, deadlineMs: 0, interrupt: info.shutdown });
+    this.conn = new Connection(socket, {
+      idleTimeoutMs: settings.idleTimeoutMs,
+      deadlineMs: 0,
+      interrupt: info.shutdown,
+      // Slowloris: a command line that has begun must end within the command timeout, however
+      // slowly it trickles in (the 10-minute idle timer restarts with every octet).
+      partialInputTimeoutMs: settings.commandTimeoutMs ?? 0,
+      hasPartialInput: () => this.receiver.bufferedBytes > 0,
+    });
     this.apopTimestamp = services.sasl.secrets === undefined ? null : settings.apopTimestamp();
   }
 
@@ -149,8 +158,13 @@ export class Session {
     for (;;) {
       const event = await this.#nextEvent();
       if (event === null) return;
-      if (event.type === 'lineTooLong') this.#queueError(new Pop3Err(null, 'command line too long'));
-      else await this.#command(event.line);
+      if (event.type === 'lineTooLong') {
+        const startedAt = commandStart();
+        const error = new Pop3Err(null, 'command line too long');
+        this.#queueError(error);
+        countUnparsed(this, 'UNKNOWN');
+        this.#logCommand('UNKNOWN', startedAt, error);
+      } else await this.#command(event.line);
       if (this.#closeAfterReply) {
         await this.#flush();
         return;
@@ -161,16 +175,38 @@ export class Session {
 
   async #command(line: Buffer): Promise<void> {
     const keyword = keywordOf(line);
+    const startedAt = commandStart();
+    const name = commandName(keyword, isPop3Verb);
+    const userBefore = this.#user();
+    let dispatched = false;
+    let outcome: Pop3Err | '+OK' | 'aborted' = 'aborted';
     try {
       // RFC 2449 4: commands of at least 255 octets. AUTH may carry a long initial response
       // (an OAuth token) and PASS a long password (up to 1024 characters, docs/cli.md).
       if (line.length + 2 > this.settings.commandLine && !LONG_LINE_VERBS.has(keyword)) throw new Pop3Err(null, 'command line too long');
       const command = parseCommand(line);
-      this.log.debug({ verb: command.verb, state: this.state.kind }, 'command');
+      dispatched = true;
       await this.#send(await dispatch(this, command));
+      outcome = '+OK';
     } catch (error) {
-      this.#queueError(this.#errorFor(error, keyword));
+      const failure = this.#errorFor(error, keyword);
+      // dispatch counts what it runs; a line that never got there is counted here.
+      if (!dispatched) countUnparsed(this, name);
+      this.#queueError(failure);
+      outcome = failure;
+    } finally {
+      this.#logCommand(name, startedAt, outcome, userBefore);
     }
+  }
+
+  /**
+   * The command's log line (src/log/commands.ts): +OK, -ERR with its response code, or
+   * `aborted` when the connection ended before an answer.
+   */
+  #logCommand(name: string, startedAt: number, outcome: Pop3Err | '+OK' | 'aborted', userBefore: string | null = null): void {
+    const user = this.#user() ?? userBefore;
+    if (outcome instanceof Pop3Err) logCommand(this.log, { command: name, result: '-ERR', code: outcome.code, startedAt, user });
+    else logCommand(this.log, { command: name, result: outcome, startedAt, user });
   }
 
   /** The one mapping of failures to -ERR. Connection ends and SessionEnd pass through. */
@@ -191,6 +227,12 @@ export class Session {
     }
     this.log.error({ err: error, verb: keyword }, 'command failed');
     return new Pop3Err('SYS/TEMP', 'internal server error');
+  }
+
+  /** The logged-in user, or the name given by USER; null before (and after QUIT). */
+  #user(): string | null {
+    const state = this.state;
+    return state.kind === 'transaction' ? state.login.address : state.kind === 'authorization' ? state.user : null;
   }
 
   /** Too many errors, or a shutdown requested: say so and stop. */

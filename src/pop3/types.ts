@@ -30,6 +30,8 @@ export interface Pop3Settings {
   commandLine: number;
   /** Inactivity autologout, ms (RFC 1939 3: at least 10 minutes). */
   idleTimeoutMs: number;
+  /** A command line that has begun must be complete within this, ms (limits.command_timeout; slowloris). */
+  commandTimeoutMs?: number;
   /** -ERR answers before the session is closed. */
   errorsPerSession: number;
   tlsHandshakeTimeoutMs: number;

@@ -6,6 +6,7 @@
  * @module
  */
 import type { CommandSpec } from '../command.js';
+import { StoreError } from '../../store/types.js';
 import { Pop3Err } from '../errors.js';
 import { ok } from '../reply.js';
 
@@ -29,17 +30,22 @@ export const quit: CommandSpec<'QUIT'> = {
     } catch (error) {
       failure = error;
     }
-    try {
-      await store.recordPop3Downloads(maildrop.mailboxId, maildrop.retrievedUids(), session.settings.now());
-    } catch (error) {
-      // Retention then counts from a later download; nothing the client relies on.
-      session.log.warn({ err: error }, 'recording POP3 downloads failed');
+    // After a failed expunge the store is full, locked or failing: do not make the client wait
+    // for a second write (another busy budget). Retention then counts from a later download.
+    if (failure === null) {
+      try {
+        await store.recordPop3Downloads(maildrop.mailboxId, maildrop.retrievedUids(), session.settings.now());
+      } catch (error) {
+        // Retention then counts from a later download; nothing the client relies on.
+        session.log.warn({ err: error }, 'recording POP3 downloads failed');
+      }
     }
     await lease.release();
     session.log.info({ user: login.address, deleted: failure === null ? deleted.length : 0, left: maildrop.count }, 'pop3 logout');
     if (failure !== null) {
       // RFC 1939 6: "-ERR some deleted messages not removed"; the store transaction is all or nothing.
-      session.log.error({ err: failure }, 'expunge at QUIT failed');
+      const busy = failure instanceof StoreError && failure.code === 'busy';
+      session.log[busy ? 'warn' : 'error']({ err: failure }, 'expunge at QUIT failed');
       throw new Pop3Err('SYS/TEMP', 'some deleted messages not removed');
     }
     const left = maildrop.count;

@@ -27,12 +27,47 @@ const SET_ASIDE = /^gc-([0-9a-f]{64})-[0-9a-f]+$/;
 export type DurabilityEvent = 'blobSynced' | 'blobRenamed' | 'dirSynced' | 'committed';
 export type DurabilityTrace = (event: DurabilityEvent, detail: string) => void;
 
+/** What a blob writer does with its staged file (a node FileHandle has exactly this). */
+export interface BlobFile {
+  write(buffer: Uint8Array, offset: number, length: number): Promise<{ bytesWritten: number }>;
+  sync(): Promise<void>;
+  close(): Promise<void>;
+}
+
+/**
+ * The OS boundary of the write path: every call that makes a message durable (create, write,
+ * fsync, utimes, rename, directory fsync) and the unlink that cleans up after a failure goes
+ * through this object, so fault-injection tests (test/fault-fsync.test.ts) can wrap it and fail a
+ * chosen call with EIO or ENOSPC. Production always uses `nodeBlobFs`: the only way to pass
+ * another one is code (FileBlobStoreOptions.fs), never the configuration, and it costs one
+ * property lookup per call.
+ */
+export interface BlobFs {
+  /** Creates a new file for writing; fails if it exists (O_EXCL: never write into someone else's file). */
+  createExclusive(path: string): Promise<BlobFile>;
+  utimes(path: string, atimeSeconds: number, mtimeSeconds: number): Promise<void>;
+  rename(from: string, to: string): Promise<void>;
+  /** fsync of a directory, so the entries created or renamed in it are durable. */
+  syncDir(path: string): Promise<void>;
+  unlink(path: string): Promise<void>;
+}
+
+export const nodeBlobFs: BlobFs = Object.freeze({
+  createExclusive: (path: string): Promise<BlobFile> => open(path, fsConstants.O_WRONLY | fsConstants.O_CREAT | fsConstants.O_EXCL, 0o600),
+  utimes: (path: string, atimeSeconds: number, mtimeSeconds: number) => utimes(path, atimeSeconds, mtimeSeconds),
+  rename: (from: string, to: string) => rename(from, to),
+  syncDir: (path: string) => fsyncDir(path),
+  unlink: (path: string) => unlink(path),
+});
+
 export interface FileBlobStoreOptions {
   dataDir: string;
   /** Clock for mtimes and the grace period, in milliseconds (tests move it). */
   now?: () => number;
   /** Observer of the durability steps (tests check their order). */
   trace?: DurabilityTrace;
+  /** The write path's file-system calls; default nodeBlobFs (fault-injection tests wrap it). */
+  fs?: BlobFs;
 }
 
 export class FileBlobStore implements BlobStore {
@@ -43,6 +78,7 @@ export class FileBlobStore implements BlobStore {
   private readonly dataDir: string;
   private readonly now: () => number;
   private readonly trace: DurabilityTrace;
+  private readonly fs: BlobFs;
   /** Staged blobs by temp path, until promoted or discarded. */
   private readonly pending = new Map<string, StagedBlob>();
   /** Staged blobs not yet released (staged, or promoted and waiting for their commit). */
@@ -54,6 +90,7 @@ export class FileBlobStore implements BlobStore {
     this.dataDir = opts.dataDir;
     this.now = opts.now ?? Date.now;
     this.trace = opts.trace ?? (() => undefined);
+    this.fs = opts.fs ?? nodeBlobFs;
     this.blobDir = join(opts.dataDir, 'blobs');
     this.tmpRoot = join(opts.dataDir, 'tmp');
     this.tmpDir = join(this.tmpRoot, `${process.pid}-${randomBytes(6).toString('hex')}`);
@@ -80,6 +117,7 @@ export class FileBlobStore implements BlobStore {
   createWriter(): BlobWriter {
     const path = join(this.tmpDir, randomBytes(12).toString('hex'));
     return new FileBlobWriter(
+      this.fs,
       path,
       (blob) => {
         this.trace('blobSynced', blob.hash);
@@ -120,7 +158,7 @@ export class FileBlobStore implements BlobStore {
     await Promise.all(
       [...new Set(dirsOfGroup.flatMap((dirs) => [...dirs]))].map(async (dir) => {
         try {
-          await fsyncDir(dir);
+          await this.fs.syncDir(dir);
           this.trace('dirSynced', dir);
         } catch (err) {
           dirErrors.set(dir, fsStoreError(err, 'syncing blob directory'));
@@ -147,7 +185,7 @@ export class FileBlobStore implements BlobStore {
     if (this.pending.get(blob.handle) !== blob) return;
     this.pending.delete(blob.handle);
     this.unmark(blob);
-    await unlink(blob.handle).catch(() => undefined);
+    await this.fs.unlink(blob.handle).catch(() => undefined);
   }
 
   async open(hash: string, start: number, end: number): Promise<Readable> {
@@ -290,9 +328,9 @@ export class FileBlobStore implements BlobStore {
     }
     const seconds = this.now() / 1000;
     // A fresh mtime on the file that takes the final name is what protects it from the GC's grace check.
-    await utimes(blob.handle, seconds, seconds);
+    await this.fs.utimes(blob.handle, seconds, seconds);
     const target = this.pathOf(blob.hash);
-    await rename(blob.handle, target);
+    await this.fs.rename(blob.handle, target);
     this.trace('blobRenamed', blob.hash);
     this.pending.delete(blob.handle);
     return join(this.blobDir, blob.hash.slice(0, 2));
@@ -302,7 +340,7 @@ export class FileBlobStore implements BlobStore {
     for (const blob of group) {
       if (this.pending.get(blob.handle) !== blob) continue;
       this.pending.delete(blob.handle);
-      await unlink(blob.handle).catch(() => undefined);
+      await this.fs.unlink(blob.handle).catch(() => undefined);
     }
   }
 
@@ -315,7 +353,7 @@ type WriterState = 'open' | 'finished' | 'aborted' | 'failed';
 
 /** Streams a body to a temp file, hashing as it goes; `finish()` fsyncs and stages it. */
 class FileBlobWriter implements BlobWriter {
-  private handle: FileHandle | null = null;
+  private handle: BlobFile | null = null;
   private readonly hash = createHash('sha256');
   private written = 0;
   private state: WriterState = 'open';
@@ -324,6 +362,7 @@ class FileBlobWriter implements BlobWriter {
   private chain: Promise<unknown> = Promise.resolve();
 
   constructor(
+    private readonly fs: BlobFs,
     private readonly path: string,
     private readonly onStaged: (blob: StagedBlob) => void,
     private readonly onDiscard: (blob: StagedBlob) => Promise<void>,
@@ -396,11 +435,10 @@ class FileBlobWriter implements BlobWriter {
     if (this.state !== 'open') throw new StoreError('invalid', `blob writer is ${this.state}`);
   }
 
-  private async openFile(): Promise<FileHandle> {
+  private async openFile(): Promise<BlobFile> {
     if (this.handle) return this.handle;
     try {
-      // O_EXCL: never write into a file someone else created.
-      this.handle = await open(this.path, fsConstants.O_WRONLY | fsConstants.O_CREAT | fsConstants.O_EXCL, 0o600);
+      this.handle = await this.fs.createExclusive(this.path);
     } catch (err) {
       this.state = 'failed';
       throw fsStoreError(err, 'creating temporary file');
@@ -414,7 +452,7 @@ class FileBlobWriter implements BlobWriter {
     const handle = this.handle;
     this.handle = null;
     if (handle) await handle.close().catch(() => undefined);
-    await unlink(this.path).catch(() => undefined);
+    await this.fs.unlink(this.path).catch(() => undefined);
   }
 }
 

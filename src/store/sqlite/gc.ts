@@ -26,10 +26,16 @@ export class BlobSweeper extends TrashSweeper {
     super(intervalMs, onError);
   }
 
-  /** Deletes `hash` if nothing references it and it is stale; true when the file went. */
+  /**
+   * Deletes `hash` if nothing references it and it is stale; true when the file went. A young
+   * orphan (a crash between a blob's rename and its commit) is queued in blob_trash instead, so
+   * the periodic sweep deletes it once its grace period is over rather than at the next restart.
+   */
   async removeOrphan(hash: string): Promise<boolean> {
     if (this.isReferenced(hash)) return false;
-    return (await this.blobs.removeIfStale(hash, this.graceMs)) === 'removed';
+    const outcome = await this.blobs.removeIfStale(hash, this.graceMs);
+    if (outcome === 'kept') await this.committer.submit([], (tx) => tx.dropBlobReference(hash));
+    return outcome === 'removed';
   }
 
   protected override async sweepAll(): Promise<number> {

@@ -17,6 +17,7 @@ const RPAREN = 0x29;
 const LBRACKET = 0x5b;
 const RBRACKET = 0x5d;
 const LBRACE = 0x7b;
+const LONGEST_SECTION_ATTRIBUTE = Math.max(...[...SECTION_ATTRIBUTES].map((name) => name.length));
 
 /** A tokenizer failure; `kind` separates the nesting limit from plain syntax errors. */
 export interface TokenizeError {
@@ -169,7 +170,9 @@ export class CommandTokenizer {
     while (i < end) {
       const byte = segment[i]!;
       if (!isAtomByte(byte) || (inSection && byte === RBRACKET)) break;
-      if (byte === LBRACKET) {
+      // Only a short atom can name a section: checking every "[" of a long atom would copy
+      // the atom once per bracket (quadratic in the line length).
+      if (byte === LBRACKET && i - start <= LONGEST_SECTION_ATTRIBUTE) {
         const name = segment.toString('ascii', start, i);
         if (SECTION_ATTRIBUTES.has(name.toUpperCase())) {
           const error = this.openFrame('section', name);
