@@ -7,6 +7,11 @@
  * /tmp/refstack.ready), the same workload against Postfix delivering into Dovecot (timed until
  * every message is in the Maildir) and against Postfix's smtp-sink (a discard server: the
  * protocol's ceiling on this machine), with the ratios. Prints nothing; returns figures.
+ *
+ * `--storage postgres` (issue #9): the same load against `mailhaven serve` processes on the
+ * PostgreSQL backend (MAILHAVEN_TEST_POSTGRES_URL, a fresh schema per run): one node, and two
+ * nodes on one database with the sessions split over both; beside them one `mailhaven serve` on
+ * SQLite, run the same way (a separate process, logs at info to /dev/null).
  */
 import { execFile, spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
@@ -16,11 +21,15 @@ import { connect, createServer } from 'node:net';
 import type { AddressInfo, Socket } from 'node:net';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { hashPassword } from '../src/auth/password.js';
 import { createSharedAuth, openStore, protocolHandlers } from '../src/compose.js';
 import { loadConfig } from '../src/config/index.js';
 import { LocalChangeBus } from '../src/events/local.js';
 import { createLogger } from '../src/log/index.js';
 import { startServer } from '../src/server.js';
+import { openPostgresStore } from '../src/store/postgres/index.js';
+import { DEFAULT_TEST_POSTGRES_URL, dropSchema, freshSchemaName } from '../src/store/postgres/testing.js';
+import type { MailStore } from '../src/store/types.js';
 
 export interface BenchSmtpOptions {
   /** Messages per run; default 5000 (the issue's workload). */
@@ -31,6 +40,8 @@ export interface BenchSmtpOptions {
   dir?: string;
   /** Also run against Postfix+Dovecot and smtp-sink when /tmp/refstack.ready exists; default true. */
   reference?: boolean;
+  /** `postgres`: server processes on PostgreSQL (1 and 2 nodes) beside one on SQLite. */
+  storage?: 'sqlite' | 'postgres';
 }
 
 const MESSAGE_SIZE = 10 * 1024;
@@ -46,6 +57,7 @@ interface Target {
 export async function benchSmtp(opts: BenchSmtpOptions = {}): Promise<Record<string, number>> {
   const total = opts.messages ?? 5000;
   const levels = opts.sessions ?? [20, 1];
+  if (opts.storage === 'postgres') return benchStorage(opts.dir ?? join(process.cwd(), '.tmp'), total, levels);
   const results: Record<string, number> = {};
   for (const sessions of levels) {
     results[`mailhaven.s${sessions}.perSecond`] = await benchMailhaven(opts.dir ?? join(process.cwd(), '.tmp'), total, sessions);
@@ -72,7 +84,9 @@ async function benchMailhaven(parent: string, total: number, sessions: number): 
   const dir = await mkdtemp(join(parent, 'bench-smtp-'));
   const file = join(dir, 'mailhaven.toml');
   const listeners = ['submission', 'submissions', 'imap', 'imaps', 'pop3', 'pop3s', 'http'].map((name) => `${name} = []`);
-  await writeFile(file, ['hostname = "bench.example"', 'data_dir = "data"', '[listen]', 'smtp = ["127.0.0.1:0"]', ...listeners, ''].join('\n'));
+  // No SPF/DKIM/DMARC checks (as in the refstack's Postfix): for the made-up sender domain they
+  // only wait on DNS, which would measure the resolver, not the server.
+  await writeFile(file, ['hostname = "bench.example"', 'data_dir = "data"', '[mail_auth]', 'verify = false', '[listen]', 'smtp = ["127.0.0.1:0"]', ...listeners, ''].join('\n'));
   const config = loadConfig({ configPath: file, env: {}, cwd: dir, uid: 1000 });
   const logger = createLogger({ level: 'silent' });
   const bus = new LocalChangeBus();
@@ -94,6 +108,134 @@ async function benchMailhaven(parent: string, total: number, sessions: number): 
   } finally {
     await store.close();
     await bus.close();
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+// --- Mailhaven as server processes: SQLite, PostgreSQL with one and two nodes ----------------
+
+const MAIN = join(import.meta.dirname, '..', 'src', 'main.ts');
+/** The nodes log as configured by default (info: a line per connection and command, to /dev/null here); MAILHAVEN_BENCH_LOG_LEVEL=warn measures without. */
+const LOG_LEVEL = process.env.MAILHAVEN_BENCH_LOG_LEVEL ?? 'info';
+const TSX = import.meta.resolve('tsx');
+/** Recipients of the runs: one account (all writes to one mailbox), or one per session. */
+const benchRecipients = (accounts: number): string[] => Array.from({ length: accounts }, (_, i) => `bench${i}@bench.example`);
+
+interface Backend {
+  /** `[storage]` lines of the config. */
+  storage: string[];
+  /** Opens the store the nodes use (setup and counting, from this process). */
+  open(dataDir: string): Promise<MailStore>;
+  drop(): Promise<void>;
+}
+
+async function benchStorage(parent: string, total: number, levels: number[]): Promise<Record<string, number>> {
+  const results: Record<string, number> = {};
+  const record = (key: string, value: number): void => {
+    results[key] = value;
+    // Progress on stderr: a long run that is cut short still tells what it measured.
+    console.error(`# smtp ${key}\t${value}`);
+  };
+  for (const sessions of levels) {
+    record(`sqlite.1node.s${sessions}.perSecond`, await benchNodes(parent, sqliteBackend(), 1, total, sessions));
+    record(`postgres.1node.s${sessions}.perSecond`, await benchNodes(parent, postgresBackend(), 1, total, sessions));
+    // One session cannot be split over two nodes.
+    if (sessions > 1) record(`postgres.2nodes.s${sessions}.perSecond`, await benchNodes(parent, postgresBackend(), 2, total, sessions));
+    // Writes to one account are serialized (docs/postgres.md, Limits): the same load spread over
+    // one account per session is what several nodes are for.
+    if (sessions > 1) {
+      record(`sqlite.1node.s${sessions}.accounts${sessions}.perSecond`, await benchNodes(parent, sqliteBackend(), 1, total, sessions, sessions));
+      record(`postgres.1node.s${sessions}.accounts${sessions}.perSecond`, await benchNodes(parent, postgresBackend(), 1, total, sessions, sessions));
+      record(`postgres.2nodes.s${sessions}.accounts${sessions}.perSecond`, await benchNodes(parent, postgresBackend(), 2, total, sessions, sessions));
+    }
+    const sqlite = results[`sqlite.1node.s${sessions}.perSecond`] ?? 0;
+    results[`ratio.s${sessions}.postgres1nodeVsSqlite`] = Number(((results[`postgres.1node.s${sessions}.perSecond`] ?? 0) / sqlite).toFixed(2));
+    if (sessions > 1) results[`ratio.s${sessions}.postgres2nodesVsSqlite`] = Number(((results[`postgres.2nodes.s${sessions}.perSecond`] ?? 0) / sqlite).toFixed(2));
+  }
+  return results;
+}
+
+function sqliteBackend(): Backend {
+  return {
+    storage: [],
+    open: async (dataDir) => {
+      const file = join(dataDir, '..', 'setup.toml');
+      await writeFile(file, ['hostname = "bench.example"', `data_dir = "${dataDir}"`, ''].join('\n'));
+      const config = loadConfig({ configPath: file, env: {}, cwd: dataDir, uid: 1000 });
+      return openStore(config, new LocalChangeBus(), createLogger({ level: 'silent' }), { server: false });
+    },
+    drop: () => Promise.resolve(),
+  };
+}
+
+function postgresBackend(): Backend {
+  const base = process.env.MAILHAVEN_TEST_POSTGRES_URL ?? DEFAULT_TEST_POSTGRES_URL;
+  const schema = freshSchemaName();
+  const url = new URL(base);
+  url.searchParams.set('options', `-c search_path=${schema}`);
+  return {
+    storage: ['[storage]', 'backend = "postgres"', `url = "${url.toString()}"`],
+    open: () => openPostgresStore({ url: url.toString(), listen: false, sweepIntervalMs: 0 }),
+    drop: () => dropSchema(base, schema),
+  };
+}
+
+/** `nodes` × `mailhaven serve` on one backend; the sessions go round-robin over the nodes. */
+async function benchNodes(parent: string, backend: Backend, nodes: number, total: number, sessions: number, accounts = 1): Promise<number> {
+  const recipients = benchRecipients(accounts);
+  await mkdir(parent, { recursive: true });
+  const dir = await mkdtemp(join(parent, 'bench-smtp-nodes-'));
+  const running: ChildProcess[] = [];
+  try {
+    const setup = await backend.open(join(dir, 'node0-data'));
+    try {
+      await setup.addDomain('bench.example');
+      const hash = await hashPassword('bench password');
+      for (const address of recipients) await setup.addAccount(address, hash, null);
+    } finally {
+      await setup.close();
+    }
+    const ports: number[] = [];
+    for (let n = 0; n < nodes; n++) {
+      const port = await freePort();
+      const file = join(dir, `node${n}.toml`);
+      const off = ['submission', 'submissions', 'imap', 'imaps', 'pop3', 'pop3s', 'http'].map((name) => `${name} = []`);
+      // Node 0 uses the data dir the setup made (SQLite keeps the store there). No SPF/DKIM/DMARC
+      // checks: they wait on DNS for the made-up sender domain, and this measures the storage.
+      await writeFile(file, [`hostname = "node${n}.bench.example"`, `data_dir = "node${n}-data"`, ...backend.storage, '[mail_auth]', 'verify = false', '[log]', `level = "${LOG_LEVEL}"`, '[listen]', `smtp = ["127.0.0.1:${port}"]`, ...off, ''].join('\n'));
+      const child = spawn(process.execPath, ['--import', TSX, MAIN, 'serve', '--config', file], { cwd: dir, stdio: ['ignore', 'ignore', 'inherit'], env: { ...process.env, MAILHAVEN_CONFIG: '' } });
+      running.push(child);
+      await waitForPort(port, 600);
+      ports.push(port);
+    }
+    // Session i: node i mod nodes, recipient i mod accounts.
+    const targets = Array.from({ length: Math.max(sessions, nodes) }, (_, i) => ({ port: ports[i % nodes]!, recipient: recipients[i % accounts]! }));
+    const seconds = await send(targets, total, sessions);
+    const check = await backend.open(join(dir, 'node0-data'));
+    try {
+      let stored = 0;
+      for (const address of recipients) {
+        const account = await check.getAccount(address);
+        const inbox = account === null ? null : await check.getMailbox(account.id, 'INBOX');
+        stored += inbox === null ? 0 : (await check.listMessages(inbox.id)).length;
+      }
+      if (stored !== total) throw new Error(`expected ${total} messages in INBOX, found ${stored}`);
+    } finally {
+      await check.close();
+    }
+    return Math.round(total / seconds);
+  } finally {
+    await Promise.all(
+      running.map(async (child) => {
+        if (child.exitCode !== null || child.signalCode !== null) return;
+        const exited = new Promise((resolve) => child.once('exit', resolve));
+        child.kill('SIGTERM');
+        const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
+        await exited;
+        clearTimeout(timer);
+      }),
+    );
+    await backend.drop();
     await rm(dir, { recursive: true, force: true });
   }
 }
@@ -171,8 +313,8 @@ async function freePort(): Promise<number> {
   return port;
 }
 
-async function waitForPort(port: number): Promise<void> {
-  for (let i = 0; i < 100; i++) {
+async function waitForPort(port: number, attempts = 100): Promise<void> {
+  for (let i = 0; i < attempts; i++) {
     const ok = await new Promise<boolean>((resolve) => {
       const socket = connect({ host: '127.0.0.1', port });
       socket.once('connect', () => {
@@ -189,12 +331,17 @@ async function waitForPort(port: number): Promise<void> {
 
 // --- the load generator ---------------------------------------------------------------------
 
-/** Sends `total` messages over `sessions` connections (PIPELINING: MAIL/RCPT/DATA in one write). Returns seconds. */
-async function send(target: Target, total: number, sessions: number): Promise<number> {
+/**
+ * Sends `total` messages over `sessions` connections (PIPELINING: MAIL/RCPT/DATA in one write),
+ * session i to target i mod the number of targets. Returns seconds.
+ */
+async function send(targets: Target | Target[], total: number, sessions: number): Promise<number> {
+  const list = Array.isArray(targets) ? targets : [targets];
   let next = 0;
   const started = process.hrtime.bigint();
   await Promise.all(
-    Array.from({ length: sessions }, async () => {
+    Array.from({ length: sessions }, async (_, i) => {
+      const target = list[i % list.length]!;
       const client = await BenchClient.open(target.port);
       try {
         await client.expect(250, 'EHLO bench-client.example');

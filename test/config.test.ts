@@ -316,6 +316,8 @@ test('mailhaven.example.toml: loads as is, and with every key uncommented gives 
   assert.deepEqual(all.routes, [
     { domain: '*', host: 'smtp.relay.example', port: 587, tls: 'required', verifyCertificates: true, username: 'relayuser', passwordFile: join(dir, 'relay.pass') },
   ]);
+  assert.deepEqual(all.mtaSts, { mode: 'testing', mx: ['mail.example.org'], maxAge: 7 * 86_400 });
+  assert.deepEqual(all.client, { hostname: 'mail.example.org', ports: { submission: 587, submissions: 465, imaps: 993, pop3s: 995 } });
 });
 
 test('[[routes]], [outbound] and [queue]: values, defaults and errors', (t) => {

@@ -62,8 +62,11 @@ function parseExposition(text: string): Scrape {
     const match = SAMPLE.exec(line);
     assert.ok(match, `not a sample line: ${JSON.stringify(line)}`);
     const [, name, labelText, valueText] = match;
-    const value = valueText === '+Inf' ? Infinity : valueText === '-Inf' ? -Infinity : valueText === 'NaN' ? NaN : Number(valueText);
-    assert.ok(!Number.isNaN(value) || valueText === 'NaN', line);
+    // Values are read as Go's strconv.ParseFloat does, which ignores case in NaN and Inf (the
+    // exposition format's definition); prom-client writes an empty summary's mean as "Nan".
+    const special = (valueText ?? '').toLowerCase();
+    const value = special === '+inf' ? Infinity : special === '-inf' ? -Infinity : special === 'nan' ? NaN : Number(valueText);
+    assert.ok(!Number.isNaN(value) || special === 'nan', line);
     const labels: Record<string, string> = {};
     for (const pair of (labelText ?? '').matchAll(/([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"/g)) labels[pair[1]!] = pair[2]!.replace(/\\n/g, '\n').replace(/\\(["\\])/g, '$1');
     const family = name!.replace(/_(bucket|sum|count)$/, '');
@@ -170,6 +173,23 @@ test('the queue gauges come from the store: count and age of the oldest entry', 
   assert.equal(parsed.value('mailhaven_queue_oldest_age_seconds'), 90);
   const failing = new PrometheusMetrics({ queueStats: () => Promise.reject(new Error('down')), processMetrics: false });
   assert.equal(parseExposition(await failing.render()).value('mailhaven_queue_messages'), 0);
+});
+
+test('the queue gauges use the store\'s queueSummary when it has one (no entries read, no 10,000 cap)', async () => {
+  const oldest = new Date(1_700_000_000_000);
+  let listed = 0;
+  const store = {
+    deliverAndEnqueue: () => Promise.reject(new Error('not used')),
+    listQueue: () => {
+      listed++;
+      return Promise.resolve([]);
+    },
+    queueSummary: () => Promise.resolve({ entries: 25_000, oldestCreatedAt: oldest }),
+  };
+  assert.deepEqual(await queueStatsOf(store, () => oldest.getTime() + 30_000)(), { messages: 25_000, oldestAgeSeconds: 30 });
+  assert.equal(listed, 0);
+  const empty = { ...store, queueSummary: () => Promise.resolve({ entries: 0, oldestCreatedAt: null }) };
+  assert.deepEqual(await queueStatsOf(empty)(), { messages: 0, oldestAgeSeconds: 0 });
 });
 
 // ---- the metrics module ----------------------------------------------------------------

@@ -206,6 +206,49 @@ test('two mailhaven serve processes on one database', { skip }, async (t) => {
     assert.equal(status[0], '* STATUS Archive (MESSAGES 20 UIDNEXT 21)');
   });
 
+  await t.test('POP3 on A holds the maildrop: a POP3 login for the same user on B gets -ERR [IN-USE]', async (st) => {
+    const { client: holder } = await Pop3TestClient.connect(port(a, 'pop3'));
+    st.after(() => holder.close());
+    assert.match(await holder.command(`USER ${USER}`), /^\+OK/);
+    assert.match(await holder.command(`PASS ${PASSWORD}`), /^\+OK/);
+
+    const { client: other } = await Pop3TestClient.connect(port(b, 'pop3'));
+    st.after(() => other.close());
+    assert.match(await other.command(`USER ${USER}`), /^\+OK/);
+    assert.match(await other.command(`PASS ${PASSWORD}`), /^-ERR \[IN-USE\]/);
+
+    // Once A lets go (QUIT), B gets the maildrop.
+    assert.match(await holder.command('QUIT'), /^\+OK/);
+    await holder.waitClosed();
+    assert.match(await other.command(`USER ${USER}`), /^\+OK/);
+    assert.match(await other.command(`PASS ${PASSWORD}`), /^\+OK/);
+    assert.match(await other.command('QUIT'), /^\+OK/);
+  });
+
+  await t.test('failed logins on A count on B: the auth throttle is shared through PostgreSQL', async (st) => {
+    // DEFAULT_THROTTLE_POLICY: three failures are free, then 1 s, 2 s, 4 s... before the -ERR.
+    // Five failures on A (the last two wait 1 s and 2 s there).
+    const { client: onA } = await Pop3TestClient.connect(port(a, 'pop3'));
+    st.after(() => onA.close());
+    for (let i = 0; i < 5; i++) {
+      assert.match(await onA.command(`USER ${USER}`), /^\+OK/);
+      assert.match(await onA.command(`PASS wrong-${i}`), /^-ERR \[AUTH\]/);
+    }
+    const { client: onB } = await Pop3TestClient.connect(port(b, 'pop3'));
+    st.after(() => onB.close());
+    assert.match(await onB.command(`USER ${USER}`), /^\+OK/);
+    const started = Date.now();
+    assert.match(await onB.command('PASS wrong-on-b'), /^-ERR \[AUTH\]/);
+    const waited = Date.now() - started;
+    // B saw one failure itself: alone it would answer at once. The shared count is six: 4 s.
+    assert.ok(waited >= 3500, `B delayed its first failure by ${waited} ms`);
+    st.diagnostic(`B's first failed login waited ${waited} ms after five failures on A`);
+    // A correct password still logs in (the delay comes only after a failure) and clears the account's counter.
+    assert.match(await onB.command(`USER ${USER}`), /^\+OK/);
+    assert.match(await onB.command(`PASS ${PASSWORD}`), /^\+OK/);
+    assert.match(await onB.command('QUIT'), /^\+OK/);
+  });
+
   await t.test('SIGKILL of A in the middle of deliveries loses no message A acknowledged', async (st) => {
     const acknowledged: string[] = [];
     let stop = false;

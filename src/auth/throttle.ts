@@ -93,17 +93,11 @@ export class MemoryAuthThrottle implements AuthThrottle {
    * failure still counts (ceil), so one failure is forgiven only after a whole decay interval.
    */
   delayForFailures(failures: number): number {
-    const counted = Math.ceil(failures - 1e-9);
-    if (counted <= this.policy.freeFailures) return 0;
-    const doublings = counted - this.policy.freeFailures - 1;
-    // Cap the exponent first: 2 ** 1000 is Infinity, which Math.min would handle, but be explicit.
-    return Math.min(this.policy.maxDelayMs, this.policy.baseDelayMs * 2 ** Math.min(doublings, 52));
+    return delayForFailures(this.policy, failures);
   }
 
   #keys(ip: string, account: string | null | undefined): string[] {
-    const keys = [ipKey(ip)];
-    if (account !== undefined && account !== null && account !== '') keys.push(accountKey(account));
-    return keys;
+    return throttleKeys(ip, account);
   }
 
   /** Current failures after decay; forgets keys that have decayed to nothing. */
@@ -127,7 +121,23 @@ export class MemoryAuthThrottle implements AuthThrottle {
   }
 }
 
-function accountKey(account: string): string {
+/** The policy's delay for a (possibly decayed) failure count; shared with ./throttle-shared.ts. */
+export function delayForFailures(policy: Readonly<ThrottlePolicy>, failures: number): number {
+  const counted = Math.ceil(failures - 1e-9);
+  if (counted <= policy.freeFailures) return 0;
+  const doublings = counted - policy.freeFailures - 1;
+  // Cap the exponent first: 2 ** 1000 is Infinity, which Math.min would handle, but be explicit.
+  return Math.min(policy.maxDelayMs, policy.baseDelayMs * 2 ** Math.min(doublings, 52));
+}
+
+/** The counters one authentication touches: its IP (or /64), and the account name when given. */
+export function throttleKeys(ip: string, account: string | null | undefined): string[] {
+  const keys = [ipKey(ip)];
+  if (account !== undefined && account !== null && account !== '') keys.push(accountKey(account));
+  return keys;
+}
+
+export function accountKey(account: string): string {
   return `account:${account.trim().toLowerCase()}`;
 }
 

@@ -24,8 +24,9 @@ const CONTENT_SECURITY_POLICY =
   "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self'; form-action 'none'; frame-ancestors 'none'; base-uri 'none'";
 
 /**
- * Where the files are: next to this module when running from src/ (tsx), or in src/http/webadmin
- * when running the build in dist/ (tsc does not copy non-TypeScript files).
+ * Where the files are: next to this module, both when running from src/ (tsx) and from dist/
+ * (the build copies them: scripts/copy-assets.mjs). A dist/ compiled by plain tsc, without the
+ * copy step, falls back to src/http/webadmin of the same checkout.
  */
 export function webAdminDirectory(): string {
   const besideModule = fileURLToPath(new URL('./webadmin/', import.meta.url));

@@ -121,13 +121,31 @@ export function countAuthFailures(throttle: AuthThrottle, metrics: Metrics, prot
 /** Entries read per scrape at most: the gauges say "at least this many" beyond it. */
 export const QUEUE_SCAN_LIMIT = 10_000;
 
+/** The store's count of the queue (one aggregate query), where it has one. */
+interface QueueSummarySource {
+  queueSummary(): Promise<{ entries: number; oldestCreatedAt: Date | null }>;
+}
+
+/** The summary method, bound, or null (a predicate would narrow the fallback branch away). */
+function queueSummaryOf(store: object): QueueSummarySource['queueSummary'] | null {
+  const method = (store as Partial<QueueSummarySource>).queueSummary;
+  return typeof method === 'function' ? method.bind(store) : null;
+}
+
 /**
- * Queue size and oldest age from the store's outbound queue (0 and 0 for a store without one).
- * listQueue is oldest first, so the first entry is the oldest.
+ * Queue size and oldest age from the store's outbound queue (0 and 0 for a store without one):
+ * its queueSummary (count and oldest date, without reading entries) when it has one, else the
+ * first QUEUE_SCAN_LIMIT entries of listQueue (oldest first, so the first entry is the oldest).
  */
 export function queueStatsOf(store: object, now: () => number = Date.now): () => Promise<QueueStats> {
   return async () => {
     if (!hasOutboundQueue(store)) return { messages: 0, oldestAgeSeconds: 0 };
+    const queueSummary = queueSummaryOf(store);
+    if (queueSummary !== null) {
+      const summary = await queueSummary();
+      const oldest = summary.oldestCreatedAt;
+      return { messages: summary.entries, oldestAgeSeconds: oldest === null ? 0 : Math.max(0, (now() - oldest.getTime()) / 1000) };
+    }
     const entries = await store.listQueue(QUEUE_SCAN_LIMIT);
     const oldest = entries[0];
     return {

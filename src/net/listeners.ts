@@ -187,8 +187,13 @@ export class ListenerSet {
     this.track(socket, ip);
     const id = newConnectionId();
     const logger = connectionLogger(this.options.logger, { id, protocol: name, remote: formatRemote(ip, socket.remotePort ?? 0) });
-    logger.debug({ local: formatRemote(socket.localAddress ?? '', socket.localPort ?? 0) }, 'connection accepted');
-    socket.once('close', () => logger.debug('connection closed'));
+    // One info line when a connection opens and one when it closes (docs/http.md "Logs"); the
+    // close line says how long it lasted and how much went each way.
+    const openedAt = Date.now();
+    logger.info({ local: formatRemote(socket.localAddress ?? '', socket.localPort ?? 0) }, 'connection opened');
+    socket.once('close', () =>
+      logger.info({ ms: Date.now() - openedAt, bytesIn: socket.bytesRead, bytesOut: socket.bytesWritten }, 'connection closed'),
+    );
     const info: ConnectionInfo = {
       id,
       listener: name,
