@@ -21,6 +21,7 @@ import type { Zone } from './helpers/dns-server.js';
 import { startTestServer } from './helpers/server.js';
 import type { TestServer } from './helpers/server.js';
 import { SmtpTestClient, expectCode, plainResponse } from './helpers/smtp-client.js';
+import { refstackOrSkip } from './helpers/refstack.js';
 import { startSmtpSink } from './helpers/smtp-sink.js';
 
 const PASSWORD = 'e2e-password-123';
@@ -172,19 +173,10 @@ test('kill -9 of the sending process during delivery loses nothing: the entry is
 });
 
 /** KEY=VALUE lines of /tmp/refstack.ready, or null when the reference stack is not running. */
-function refstack(): Record<string, string> | null {
-  try {
-    const text = readFileSync('/tmp/refstack.ready', 'utf8');
-    return Object.fromEntries(text.split('\n').filter((line) => line.includes('=')).map((line) => [line.slice(0, line.indexOf('=')), line.slice(line.indexOf('=') + 1)]));
-  } catch {
-    return null;
-  }
-}
-
-const stack = refstack();
-
-test('Postfix (refstack) as the remote MX receives a message from the queue', { skip: stack === null ? 'the reference stack is not running (/tmp/refstack.ready missing; start ../shared/refstack/start.sh)' : false }, async (t) => {
-  assert.ok(stack);
+test('Postfix (refstack) as the remote MX receives a message from the queue', async (t) => {
+  const ref = refstackOrSkip(t);
+  if (ref === null) return;
+  const stack = ref.values;
   const host = stack.HOST ?? '127.0.0.1';
   const port = stack.SMTP_PORT ?? '10025';
   const domain = stack.DOMAIN ?? 'example.test';
