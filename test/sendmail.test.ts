@@ -145,6 +145,8 @@ test('cron style: a bare name is a user at the host name, here an alias; other d
   assert.deepEqual(queue[0]?.recipients, [{ address: 'partner@elsewhere.test', kind: 'remote', notify: null, orcpt: null, state: 'pending', last: null }]);
   assert.equal(queue[0]?.sender, `${userInfo().username}@${HOST}`);
   assert.equal(queue[0]?.body, '8BITMIME');
+  // Local submission: the worker DKIM-signs it like authenticated submission (docs/dkim.md).
+  assert.equal(queue[0]?.submitter, `sendmail:${userInfo().username}`);
 });
 
 test('refusals: no recipients, unknown local recipient, our host name without a domain, bad option, too large', async (t) => {

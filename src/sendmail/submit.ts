@@ -89,7 +89,9 @@ export async function sendmail(args: SendmailArguments, input: Buffer, deps: Sen
       envid: null,
       body: message.bytes.some((byte) => byte > 0x7f) ? '8BITMIME' : '7BIT',
       smtputf8: addresses.some((address) => /[^\x21-\x7e]/.test(address)),
-      submitter: null,
+      // Local submission by a user of this machine (Postfix's pickup): signed like authenticated
+      // submission (docs/dkim.md); the name is for `queue show` and logs.
+      submitter: `sendmail:${deps.username}`,
       clientAddress: '127.0.0.1',
     },
     recipients,
