@@ -42,6 +42,7 @@ export async function openStore(config: Config, bus: ChangeBus, logger: Logger, 
         dataDir: config.dataDir,
         bus,
         logger,
+        busyRetryMs: config.storage.busyTimeout * 1000,
         ...(role.server ? {} : { pollIntervalMs: 0, sweepIntervalMs: 0 }),
       });
     case 'postgres': {

@@ -76,7 +76,7 @@ test('built-in defaults: every limit, storage, auth, log and shutdown value', (t
     mimeParts: 2000,
   });
   assert.deepEqual(config.tls, { cert: null, key: null });
-  assert.deepEqual(config.storage, { backend: 'sqlite', url: '' });
+  assert.deepEqual(config.storage, { backend: 'sqlite', url: '', busyTimeout: 10 });
   assert.deepEqual(config.auth, { allowPlaintextOnLoopback: false, secretMechanisms: false, oauth: [] });
   assert.deepEqual(config.smtp, { bareLineEndings: 'reject', greetingDelay: 0 });
   assert.deepEqual(config.log, { level: 'info' });
@@ -267,7 +267,7 @@ test('rules across keys: tls pair, postgres url, one JWKS source', (t) => {
 test('postgres with a url is accepted', (t) => {
   const dir = tempDir(t);
   write(join(dir, 'mailhaven.toml'), '[storage]\nbackend = "postgres"\nurl = "postgres://mail@db/mail"\n');
-  assert.deepEqual(loadConfig({ env: {}, cwd: dir }).storage, { backend: 'postgres', url: 'postgres://mail@db/mail' });
+  assert.deepEqual(loadConfig({ env: {}, cwd: dir }).storage, { backend: 'postgres', url: 'postgres://mail@db/mail', busyTimeout: 10 });
 });
 
 test('the result is deep-frozen', (t) => {
@@ -328,10 +328,13 @@ test('[[routes]], [outbound] and [queue]: values, defaults and errors', (t) => {
   assert.deepEqual(plain.routes, []);
   assert.deepEqual(plain.queue.retrySchedule, [60, 300, 900, 3600]);
   assert.equal(plain.queue.lifetime, 5 * 86400);
+  assert.equal(plain.storage.busyTimeout, 10);
   assert.deepEqual(plain.mailAuth, { verify: true, dmarcReject: 'reject', dmarcQuarantine: 'junk', sign: true });
   writeFileSync(
     file,
     [
+      '[storage]',
+      'busy_timeout = "30s"',
       '[queue]',
       'retry_schedule = ["1s", "2m"]',
       'delay_warning = 0',
@@ -351,6 +354,7 @@ test('[[routes]], [outbound] and [queue]: values, defaults and errors', (t) => {
   );
   const set = loadConfig({ configPath: file, env: {}, cwd: dir, uid: 0 });
   assert.deepEqual(set.queue.retrySchedule, [1, 120]);
+  assert.equal(set.storage.busyTimeout, 30);
   assert.equal(set.queue.delayWarning, 0);
   assert.deepEqual(set.outbound.resolvers, ['127.0.0.1:5353']);
   assert.deepEqual(set.outbound.policies, [{ domain: 'bank.example', tls: 'required', verifyCertificates: true }]);

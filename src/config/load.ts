@@ -14,6 +14,7 @@ import {
   CONFIG_FILE_NAME,
   DEFAULT_DATA_DIR,
   DEFAULT_LIMITS,
+  DEFAULT_BUSY_TIMEOUT,
   DEFAULT_LOG_LEVEL,
   DEFAULT_OUTBOUND_TIMEOUTS,
   DEFAULT_QUEUE,
@@ -224,7 +225,7 @@ function buildStorage(storage: ConfigFile['storage'], issues: ConfigIssue[]): Co
   if (backend === 'postgres' && url.trim() === '') {
     issues.push({ key: 'storage.url', reason: 'required when storage.backend is "postgres"' });
   }
-  return { backend, url };
+  return { backend, url, busyTimeout: storage?.busy_timeout ?? DEFAULT_BUSY_TIMEOUT };
 }
 
 type OAuthEntry = NonNullable<NonNullable<ConfigFile['auth']>['oauth']>[number];

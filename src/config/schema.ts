@@ -140,6 +140,7 @@ export const configFileSchema = z.strictObject({
     .strictObject({
       backend: oneOf(['sqlite', 'postgres']),
       url: leaf('a string', anyString),
+      busy_timeout: duration,
     })
     .optional(),
   auth: z

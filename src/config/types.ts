@@ -102,6 +102,11 @@ export interface Config {
   storage: {
     backend: 'sqlite' | 'postgres';
     url: string;
+    /**
+     * SQLite: how long a write waits for the database lock (another process, a backup) before the
+     * client gets a temporary failure (451 4.3.0, NO [UNAVAILABLE], -ERR [SYS/TEMP]), seconds.
+     */
+    busyTimeout: number;
   };
   auth: {
     allowPlaintextOnLoopback: boolean;
