@@ -17,6 +17,7 @@ import { dropSchema, freshSchemaName, postgresTestTarget, withTestClient } from 
 import { openSqliteStore } from '../src/store/sqlite/index.js';
 import type { SqliteMailStore } from '../src/store/sqlite/index.js';
 import { SystemFlag } from '../src/store/types.js';
+import type { ChangeLogPruning, MailStore } from '../src/store/types.js';
 import { createTempInstance } from './helpers/cli.js';
 import type { TempInstance } from './helpers/cli.js';
 import { appendMessages } from './helpers/pop3-server.js';
@@ -251,6 +252,43 @@ test('the change log: a reused UID, a message never logged, and a lost message a
   assert.match(detail('messageVanished'), /tim@example\.org\/INBOX uid 3/);
 });
 
+const DAY = 86_400_000;
+
+/**
+ * Ten days after the fixture: two messages added to INBOX (the first then expunged), and an old
+ * message flagged, so its MODSEQ is above what pruning will remove while its "added" entry goes.
+ */
+async function laterChanges(store: MailStore & ChangeLogPruning, accountId: number, inboxId: number): Promise<number[]> {
+  const uids = await appendMessages(store, accountId, inboxId, [message('six'), message('seven')]);
+  await store.updateFlags(accountId, inboxId, [1], { op: 'add', flags: SystemFlag.Flagged, keywords: [] });
+  await store.expunge(accountId, inboxId, [uids[0]!]);
+  // Everything of the fixture is older than a day before these.
+  assert.ok((await store.pruneChanges(new Date(Date.now() + DAY))) > 0);
+  assert.equal((await store.changesSince(accountId, 0)).truncated, true);
+  return uids;
+}
+
+test('a pruned change log is clean; a message added after the pruned part still needs its entry', async (t) => {
+  const { instance, accountId, inboxId } = await fixture(t);
+  const store = await openSqliteStore({ dataDir: instance.dataDir, bus: new LocalChangeBus(), pollIntervalMs: 0, sweepIntervalMs: 0, now: () => Date.now() + 10 * DAY });
+  let uids: number[];
+  try {
+    uids = await laterChanges(store, accountId, inboxId);
+  } finally {
+    await store.close();
+  }
+  const clean = await fsckJson(instance);
+  assert.equal(clean.code, 0, JSON.stringify(clean.report.findings));
+  assert.equal(clean.report.stats.messages, 5);
+  withDb(instance.dataDir, (db) => {
+    db.prepare("DELETE FROM changes WHERE kind = 'added' AND mailbox_id = ? AND uid = ?").run(inboxId, uids[1]);
+  });
+  const missing = await fsckJson(instance);
+  assert.equal(missing.code, 1);
+  assert.deepEqual(problemCodes(missing.report), ['changeLogMissing']);
+  assert.match(missing.report.findings.find((f) => f.code === 'changeLogMissing')?.detail ?? '', new RegExp(`^1 message\\(s\\).*INBOX uid ${uids[1]}$`));
+});
+
 // ---- PostgreSQL: the same checks through SQL ---------------------------------------------------
 
 const pgTarget = await postgresTestTarget();
@@ -305,4 +343,39 @@ test('PostgreSQL: clean, then damaged counters and quota repaired, and a blob wi
   } finally {
     await after.close();
   }
+});
+
+test('PostgreSQL: a pruned change log is clean; a message added after the pruned part still needs its entry', { skip: pgSkip }, async (t) => {
+  const schema = freshSchemaName();
+  const url = new URL(pgTarget.url);
+  url.searchParams.set('options', `-c search_path=${schema}`);
+  t.after(() => dropSchema(pgTarget.url, schema));
+  const instance = createTempInstance(t, `[storage]\nbackend = "postgres"\nurl = "${url.toString()}"\n`);
+  let clock = Date.now();
+  const store = await openPostgresStore({ url: url.toString(), listen: false, now: () => clock });
+  let inboxId = 0;
+  let uids: number[];
+  try {
+    await store.addDomain('example.org');
+    const account = await store.addAccount(USER, 'x', 10_000_000);
+    const inbox = await store.getMailbox(account.id, 'INBOX');
+    assert.ok(inbox);
+    inboxId = inbox.id;
+    const old = await appendMessages(store, account.id, inbox.id, [message('one'), message('two'), message('three')]);
+    await store.expunge(account.id, inbox.id, [old[2]!]);
+    clock += 10 * DAY;
+    uids = await laterChanges(store, account.id, inbox.id);
+  } finally {
+    await store.close();
+  }
+  const clean = await fsckJson(instance);
+  assert.equal(clean.code, 0, JSON.stringify(clean.report.findings));
+  assert.equal(clean.report.stats.messages, 3);
+  await withTestClient(pgTarget.url, async (client) => {
+    await client.query(`SET search_path = ${schema}`);
+    await client.query("DELETE FROM changes WHERE kind = 'added' AND mailbox_id = $1 AND uid = $2", [inboxId, uids[1]]);
+  });
+  const missing = await fsckJson(instance);
+  assert.equal(missing.code, 1);
+  assert.deepEqual(problemCodes(missing.report), ['changeLogMissing']);
 });

@@ -11,7 +11,7 @@ import { ListingCache } from '../src/imap/listing-cache.js';
 import { FieldsCache, TextCache, runSearch } from '../src/imap/search/index.js';
 import type { SearchContext } from '../src/imap/search/types.js';
 import type { MailStore, MessageMeta } from '../src/store/types.js';
-import { SystemFlag } from '../src/store/types.js';
+import { hasChangeLogPruning, SystemFlag } from '../src/store/types.js';
 import type { SearchFixture } from './helpers/imap-search-fixture.js';
 import { appendMessages, crlf, deliverWithPrefix, openSearchFixture, parseSearchKey, searchContext } from './helpers/imap-search-fixture.js';
 
@@ -96,6 +96,24 @@ describe('ListingCache', () => {
       await fx.store.deleteMailbox(fx.accountId, 'Other');
       assert.deepEqual((await cache.list(fx.accountId, other.id)).messages, []);
       assert.equal(cache.heldMessages, 0);
+    }));
+
+  test('a change log pruned past the listing: the listing is read again, not replayed from what is left', () =>
+    withFixture(async (fx) => {
+      await appendMessages(fx, [1, 2, 3, 4].map(message));
+      const store = countingStore(fx.store);
+      const cache = new ListingCache(store, 1000);
+      await cache.list(fx.accountId, fx.mailboxId);
+      await fx.store.updateFlags(fx.accountId, fx.mailboxId, [1], { op: 'add', flags: SystemFlag.Seen, keywords: [] });
+      await fx.store.expunge(fx.accountId, fx.mailboxId, [2]);
+      assert.ok(hasChangeLogPruning(fx.store));
+      assert.ok((await fx.store.pruneChanges(new Date(Date.now() + 60_000))) > 0);
+      store.lists.length = 0;
+      const listing = await cache.list(fx.accountId, fx.mailboxId);
+      assert.deepEqual(comparable(listing.messages), comparable(await fx.store.listMessages(fx.mailboxId)));
+      assert.deepEqual(listing.messages.map((m) => [m.uid, m.flags & SystemFlag.Seen]), [[1, SystemFlag.Seen], [3, 0], [4, 0]]);
+      assert.deepEqual(store.lists, [[undefined, undefined]], 'one full listing');
+      assert.equal(listing.modseq, await fx.store.currentModseq(fx.accountId));
     }));
 
   test('bounded: a mailbox over a quarter of the bound is not kept, and old mailboxes make room', () =>

@@ -172,7 +172,7 @@ test('a populated SQLite installation moves to PostgreSQL with everything intact
   assert.ok(report.blobBytes > 600_000);
   assert.deepEqual(
     progress.map((p) => p.table),
-    ['domains', 'accounts', 'aliases', 'alias_targets', 'mailboxes', 'subscriptions', 'blobs', 'messages', 'changes', 'queue', 'admin_tokens', 'dkim_keys'],
+    ['domains', 'accounts', 'aliases', 'alias_targets', 'mailboxes', 'subscriptions', 'blobs', 'messages', 'changes', 'changes_pruned', 'queue', 'admin_tokens', 'dkim_keys'],
   );
 
   const pg = await openPostgresStore({ url: target.url, schema, listen: false, sweepIntervalMs: 0 });

@@ -10,7 +10,8 @@
  * one `changesSince` read: flag changes carry the new flags, expunges drop rows, and only the
  * new messages are read from the store.
  *
- * Correctness: every `list()` reads the change log itself, so it sees everything committed
+ * Correctness: every `list()` reads the change log itself (and re-reads the listing when the log
+ * was pruned past its MODSEQ), so it sees everything committed
  * before it was called, whichever session, process or node committed it. Refreshes of one
  * mailbox run one after another. A listing may already contain a change that the log replays
  * later (it was read after the MODSEQ it was taken at); replaying sets the same values again.
@@ -106,6 +107,9 @@ export class ListingCache {
     if (this.#entries.get(mailboxId) !== entry) return this.#load(entry.accountId, mailboxId);
     const batch = await this.store.changesSince(entry.accountId, entry.modseq, CHANGES_LIMIT);
     if (batch.changes.length >= CHANGES_LIMIT) return this.#load(entry.accountId, mailboxId);
+    // The log was pruned past the listing's MODSEQ (an entry idle for the whole retention): what
+    // changed in between is gone, so only a fresh listing is right (docs/storage.md).
+    if (batch.truncated) return this.#load(entry.accountId, mailboxId);
     let messages = entry.messages;
     let copied = false;
     const writable = (): MessageMeta[] => {

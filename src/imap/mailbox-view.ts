@@ -8,7 +8,8 @@
  * - `pull()` reads the store's change log since the last MODSEQ seen (wake-ups from the bus only
  *   mark the view dirty). New messages, flag changes and expunges are kept pending; a batch
  *   bigger than PULL_LIMIT × PULL_BATCHES resynchronises from a full listing instead, so the
- *   pending state never grows beyond the mailbox itself.
+ *   pending state never grows beyond the mailbox itself. A log pruned past the view's MODSEQ
+ *   (`truncated`) resynchronises the same way.
  * - `flush(allowExpunge)`: EXPUNGE (or VANISHED under QRESYNC) only when allowed — never during
  *   FETCH, STORE or SEARCH (RFC 3501 7.4.1); EXISTS/RECENT and FETCH FLAGS always. An expunged
  *   message keeps its sequence number until its EXPUNGE is sent, so numbers stay consistent.
@@ -155,6 +156,16 @@ export class MailboxView {
     this.dirty = false;
     for (let batch = 0; batch < PULL_BATCHES; batch++) {
       const changes = await this.store.changesSince(this.accountId, this.modseq, PULL_LIMIT);
+      if (changes.truncated) {
+        // The log was pruned past this view's MODSEQ (docs/storage.md): apply what is left (a
+        // deletion or rename of the mailbox or account), then compare with a full listing for
+        // what is gone, judging flag changes against the MODSEQ the view had.
+        const known = this.modseq;
+        this.#apply(changes);
+        this.modseq = known;
+        await this.#resync();
+        return;
+      }
       this.#apply(changes);
       if (changes.changes.length < PULL_LIMIT) return;
     }

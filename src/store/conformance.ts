@@ -18,8 +18,8 @@ import type { AttemptOutcome, OutboundQueueStore } from '../queue/types.js';
 import { hasOutboundQueue } from '../queue/types.js';
 import { hasDkimKeyStore } from '../queue/dkim-keys.js';
 import type { NewDkimKey } from '../queue/dkim-keys.js';
-import type { Account, Change, Id, MailStore, Mailbox, NewMessage, StagedBlob } from './types.js';
-import { MAX_POP3_RETENTION_DAYS, StoreError, SystemFlag } from './types.js';
+import type { Account, Change, ChangeLogPruning, Id, MailStore, Mailbox, NewMessage, StagedBlob } from './types.js';
+import { hasChangeLogPruning, MAX_POP3_RETENTION_DAYS, StoreError, SystemFlag } from './types.js';
 
 export interface StoreHandle {
   store: MailStore;
@@ -869,6 +869,85 @@ export function runStoreConformance(name: string, makeStore: MakeStore, opts: Co
       assert.ok((await store.changesSince(other.id, 0)).changes.every((c) => c.kind === 'mailboxCreated'));
     });
 
+    let pruneClock = Date.UTC(2030, 5, 1);
+    it(
+      'pruneChanges: old rows go in batches, changesSince says truncated below the mark and is exact above it',
+      async (ctx) => {
+        const store = pruningStore(ctx.store);
+        const day = 86_400_000;
+        pruneClock = Date.UTC(2030, 5, 1);
+        const account = await setupAccount(store);
+        const inbox = await mailbox(store, account.id, 'INBOX');
+        await ctx.appendMany(account.id, inbox.id, ['a', 'b', 'c']);
+        await store.updateFlags(account.id, inbox.id, [2], { op: 'add', flags: SystemFlag.Seen, keywords: [] });
+        await store.expunge(account.id, inbox.id, [1]);
+        const oldModseq = await store.currentModseq(account.id);
+        const old = await store.changesSince(account.id, 0);
+        // Ten days later: these rows are young at a cutoff of one day after the first ones.
+        pruneClock += 10 * day;
+        await ctx.append(account.id, inbox.id, 'd');
+        await store.expunge(account.id, inbox.id, [3]);
+        const other = await setupAccount(store, 'other@example.org');
+        const everything = await store.changesSince(account.id, 0);
+        const young = everything.changes.filter((c) => c.modseq > oldModseq);
+        assert.equal(young.length, 2);
+        assert.equal(everything.truncated, undefined, 'nothing pruned yet');
+
+        // Batches of 2 rows: several transactions, one total.
+        assert.equal(await store.pruneChanges(new Date(Date.UTC(2030, 5, 2)), 2), old.changes.length);
+        assert.equal(await store.pruneChanges(new Date(Date.UTC(2030, 5, 2)), 2), 0, 'nothing left that old');
+
+        const below = await store.changesSince(account.id, 0);
+        assert.equal(below.truncated, true);
+        assert.equal(below.prunedUpTo, oldModseq);
+        assert.deepEqual(below.changes, young, 'what is left is exact');
+        assert.equal(below.modseq, everything.modseq);
+        assert.equal((await store.changesSince(account.id, oldModseq - 1)).truncated, true);
+        assert.deepEqual(await store.changesSince(account.id, oldModseq), { modseq: everything.modseq, changes: young }, 'complete from the mark on');
+        // Another account's log is its own: nothing of it was old enough.
+        const otherLog = await store.changesSince(other.id, 0);
+        assert.equal(otherLog.truncated, undefined);
+        assert.ok(otherLog.changes.length > 0);
+        // MODSEQs and UIDs go on; new changes are logged and read as before.
+        const next = await ctx.append(account.id, inbox.id, 'e');
+        assert.equal(next.uid, 5);
+        assert.equal(next.modseq, everything.modseq + 1);
+        assert.deepEqual(await store.changesSince(account.id, everything.modseq), {
+          modseq: next.modseq,
+          changes: [{ kind: 'added', modseq: next.modseq, mailboxId: inbox.id, uid: 5 }],
+        });
+        assert.deepEqual(
+          (await store.listMessages(inbox.id)).map((m) => m.uid),
+          [2, 4, 5],
+          'pruning touches the log only',
+        );
+
+        // Everything older than "now + 1 day", one row per batch: the whole log goes.
+        const remaining = (await store.changesSince(account.id, 0)).changes.length + otherLog.changes.length;
+        assert.equal(await store.pruneChanges(new Date(pruneClock + day), 1), remaining);
+        const none = await store.changesSince(account.id, 0);
+        assert.deepEqual(none.changes, []);
+        assert.equal(none.prunedUpTo, next.modseq);
+        assert.equal(none.modseq, 0, 'an empty batch stays at since');
+        assert.equal(await store.currentModseq(account.id), next.modseq, 'the counter is not the log');
+      },
+      { now: () => pruneClock },
+    );
+
+    it('pruneChanges: a deleted account leaves nothing behind, a new one starts complete', async (ctx) => {
+      const store = pruningStore(ctx.store);
+      const account = await setupAccount(store);
+      await ctx.append(account.id, (await mailbox(store, account.id, 'INBOX')).id, 'a');
+      await store.deleteAccount(USER);
+      assert.ok((await store.pruneChanges(new Date(Date.now() + 60_000))) >= 1);
+      const again = await setupAccount(store);
+      assert.notEqual(again.id, account.id);
+      const log = await store.changesSince(again.id, 0);
+      assert.equal(log.truncated, undefined);
+      assert.ok(log.changes.every((c) => c.kind === 'mailboxCreated'));
+      assert.ok(log.changes.length > 0);
+    });
+
     it('wake-ups arrive after the commit: a listener sees the change', async (ctx) => {
       const { store, bus } = ctx;
       const account = await setupAccount(store);
@@ -1345,6 +1424,11 @@ async function waitFor(condition: () => boolean, timeoutMs = 2000): Promise<void
     if (Date.now() > deadline) throw new Error('timed out waiting');
     await new Promise((resolve) => setTimeout(resolve, 5));
   }
+}
+
+function pruningStore(store: MailStore): MailStore & ChangeLogPruning {
+  if (!hasChangeLogPruning(store)) throw new Error('this backend cannot prune its change log');
+  return store;
 }
 
 function queueStore(store: MailStore): MailStore & OutboundQueueStore {

@@ -176,6 +176,15 @@ export interface ChangeBatch {
   /** Highest modseq included; pass it back as `since` next time. */
   modseq: number;
   changes: Change[];
+  /**
+   * Present (true) when the log was pruned above `since`: some changes with a MODSEQ in
+   * (since, oldestKept) are gone, so `changes` is not the whole story. The changes returned are
+   * still exact; a reader must compare with the current state (a full listing) instead of
+   * replaying. Absent when the batch is complete.
+   */
+  truncated?: true;
+  /** With `truncated`: every change with a MODSEQ at or below this may be gone. */
+  prunedUpTo?: number;
 }
 
 export class StoreError extends Error {
@@ -262,10 +271,34 @@ export interface Messages {
 }
 
 export interface ChangeLog {
-  /** Changes for one account with modseq > since, oldest first, at most `limit`. */
+  /**
+   * Changes for one account with modseq > since, oldest first, at most `limit`. When old
+   * changes were pruned (ChangeLogPruning) and `since` is below what was pruned, the batch says
+   * so with `truncated` (docs/storage.md, "Change-log pruning").
+   */
   changesSince(accountId: Id, since: number, limit?: number): Promise<ChangeBatch>;
   /** Highest modseq assigned for the account so far. */
   currentModseq(accountId: Id): Promise<number>;
+}
+
+/** Change-log rows younger than this are kept (docs/storage.md, "Change-log pruning"): 30 days. */
+export const DEFAULT_CHANGE_RETENTION_MS = 30 * 24 * 3600_000;
+
+/**
+ * Removing old change-log rows, a few hundred per transaction. Both backends implement it and
+ * also run it from a timer; readers learn of it through `ChangeBatch.truncated`.
+ */
+export interface ChangeLogPruning {
+  /**
+   * Deletes change-log rows written before `olderThan`, in batches of at most `batchSize` rows
+   * (default 500), each its own short transaction, and records per account the highest MODSEQ
+   * removed. Returns how many rows went.
+   */
+  pruneChanges(olderThan: Date, batchSize?: number): Promise<number>;
+}
+
+export function hasChangeLogPruning(store: object): store is ChangeLogPruning {
+  return typeof (store as Partial<ChangeLogPruning>).pruneChanges === 'function';
 }
 
 /** Whose POP3 retention policy is meant: a whole domain, or one account. */

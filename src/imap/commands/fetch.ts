@@ -20,7 +20,7 @@ import { ImapBad, storeCall } from '../errors.js';
 import { SEEN } from '../flags.js';
 import { fetchResponseText, isTextItem, writeFetchResponse } from '../fetch/message-writer.js';
 import type { EncodedStructure } from '../fetch/structure-cache.js';
-import { expungedSince } from '../qresync.js';
+import { vanishedSince } from '../qresync.js';
 import { resolvePositions } from '../sequence.js';
 import type { ImapSession } from '../session.js';
 import type { SelectedState } from '../state.js';
@@ -47,8 +47,9 @@ export async function cmdFetch(session: ImapSession, command: CommandOf<'FETCH'>
     // RFC 7162 3.2.6: VANISHED (EARLIER) for expunged UIDs of the set, before the FETCHes.
     if (!session.qresync) throw new ImapBad('VANISHED requires ENABLE QRESYNC');
     const max = view.highestUid;
-    const gone = await expungedSince(session.store, view.accountId, view.mailboxId, command.changedSince, (uid) => command.sequenceSet.contains(uid, max));
-    if (gone.length > 0) await session.send(encode.vanishedResponse(gone, true));
+    const present = async (): Promise<readonly MessageMeta[]> => (await session.services.listings.list(view.accountId, view.mailboxId)).messages;
+    const gone = await vanishedSince(session.store, view.accountId, view.mailboxId, command.changedSince, { set: command.sequenceSet, max }, present);
+    if (gone !== null) await session.send(encode.untagged([encode.raw('VANISHED'), encode.raw('(EARLIER)'), encode.raw(gone.toString())]));
   }
   let missing = false;
   // Without sections the rows come from the shared listing, read (brought up to date) once.

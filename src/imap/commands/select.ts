@@ -11,7 +11,7 @@ import type { CommandOf, Completion } from '../dispatch.js';
 import { ImapBad, ImapNo, storeCall } from '../errors.js';
 import { DELETED, flagListText, SEEN } from '../flags.js';
 import { MailboxView } from '../mailbox-view.js';
-import { expungedSince } from '../qresync.js';
+import { vanishedSince } from '../qresync.js';
 import type { ImapSession } from '../session.js';
 import type { LoggedInState, SelectedState } from '../state.js';
 
@@ -58,8 +58,10 @@ async function quickResync(session: ImapSession, state: SelectedState, params: Q
   const view = state.mailbox;
   const known = params.knownUids;
   const wanted = (uid: number): boolean => (known === null ? uid < uidNext : known.contains(uid, uidNext - 1));
-  const vanished = await expungedSince(session.store, view.accountId, view.mailboxId, params.modseq, wanted);
-  if (vanished.length > 0) await session.send(encode.vanishedResponse(vanished, true));
+  // A pruned change log makes this the UIDs of the known range that no message has (3.2.5.2).
+  const scope = { set: known, max: uidNext - 1, sequenceMatch: params.sequenceMatch };
+  const vanished = await vanishedSince(session.store, view.accountId, view.mailboxId, params.modseq, scope, () => Promise.resolve(messages));
+  if (vanished !== null) await session.send(encode.untagged([encode.raw('VANISHED'), encode.raw('(EARLIER)'), encode.raw(vanished.toString())]));
   for (let i = 0; i < messages.length; i++) {
     const message = messages[i]!;
     if (message.modseq <= params.modseq || !wanted(message.uid)) continue;

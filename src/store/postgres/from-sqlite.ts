@@ -150,7 +150,9 @@ async function copyEverything(sqlite: Database.Database, pg: PoolClient, opts: S
     'SELECT id, mailbox_id, uid, modseq, flags, keywords, internal_date, size, blob_hash, prefix, pop3_downloaded_at FROM messages',
     MESSAGES,
   );
-  report.changes = await copy('changes', 'SELECT id, account_id, modseq, kind, mailbox_id, uid, data FROM changes', CHANGES);
+  report.changes = await copy('changes', 'SELECT id, account_id, modseq, kind, mailbox_id, uid, data, created_at FROM changes', CHANGES);
+  // Without the marks, a pruned log would look complete and QRESYNC would miss expunges.
+  await copy('changes_pruned', 'SELECT account_id, modseq FROM changes_pruned', CHANGES_PRUNED);
   report.queue = await copy(
     'queue',
     `SELECT id, blob_hash, size, sender, recipients, ret, envid, body, smtputf8, submitter, client_address, created_at,
@@ -290,6 +292,14 @@ const CHANGES: Insert = {
     ['mailbox_id', 'bigint'],
     ['uid', 'bigint'],
     ['data', 'text'],
+    ['created_at', 'bigint'],
+  ],
+};
+const CHANGES_PRUNED: Insert = {
+  table: 'changes_pruned',
+  columns: [
+    ['account_id', 'bigint'],
+    ['modseq', 'bigint'],
   ],
 };
 const QUEUE: Insert = {

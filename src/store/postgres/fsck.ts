@@ -212,6 +212,13 @@ async function readBlobReferences(db: Queryable): Promise<BlobReference[]> {
   return [...byHash.values()].sort((a, b) => (a.hash < b.hash ? -1 : a.hash > b.hash ? 1 : 0));
 }
 
+/**
+ * As in the SQLite checker: a message whose "added" entry may have been pruned (its account's log
+ * was pruned and its UID is below every "added" entry kept for its mailbox) is not reported.
+ */
+const PRUNED_ADD = `(EXISTS (SELECT 1 FROM changes_pruned p WHERE p.account_id = b.account_id)
+  AND m.uid < coalesce((SELECT min(f.uid) FROM logged f WHERE f.mailbox_id = m.mailbox_id AND f.added), ${Number.MAX_SAFE_INTEGER}))`;
+
 /** Same three checks as the SQLite checker, with the logged (mailbox, uid) pairs as a CTE. */
 async function readLogConsistency(db: Queryable, limit: number): Promise<Pick<FsckFacts, 'unlogged' | 'vanished' | 'reusedUids'>> {
   const logged = `logged AS (SELECT mailbox_id, uid, bool_or(kind = 'added') AS added, bool_or(kind = 'expunged') AS expunged FROM changes
@@ -225,7 +232,11 @@ async function readLogConsistency(db: Queryable, limit: number): Promise<Pick<Fs
     return { count, samples };
   };
   return {
-    unlogged: await locations(`FROM messages m ${place} LEFT JOIN logged l ON l.mailbox_id = m.mailbox_id AND l.uid = m.uid WHERE NOT coalesce(l.added, false)`, 'm.uid'),
+    unlogged: await locations(
+      `FROM messages m ${place} LEFT JOIN logged l ON l.mailbox_id = m.mailbox_id AND l.uid = m.uid
+        WHERE NOT coalesce(l.added, false) AND NOT ${PRUNED_ADD}`,
+      'm.uid',
+    ),
     reusedUids: await locations(`FROM messages m ${place} JOIN logged l ON l.mailbox_id = m.mailbox_id AND l.uid = m.uid WHERE l.expunged`, 'm.uid'),
     vanished: await locations(
       `FROM logged l JOIN mailboxes b ON b.id = l.mailbox_id JOIN accounts a ON a.id = b.account_id

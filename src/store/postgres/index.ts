@@ -32,6 +32,7 @@ import type {
   AppendResult,
   BlobWriter,
   ChangeBatch,
+  ChangeLogPruning,
   CopyResult,
   DeliveryOutcome,
   DeliveryTarget,
@@ -51,7 +52,8 @@ import type {
   StagedBlob,
   StoredMessage,
 } from '../types.js';
-import { StoreError } from '../types.js';
+import { DEFAULT_CHANGE_RETENTION_MS, StoreError } from '../types.js';
+import { ChangePruner } from '../change-pruner.js';
 import { PgBlobStore } from './blobs.js';
 import type { Queryable } from './db.js';
 import { checkSchemaName, clientConfig, createPool, row, rows, schemaFromUrl, storeErrorOf, transaction } from './db.js';
@@ -70,6 +72,7 @@ import type { DkimKeyRecord, DkimKeyStore, NewDkimKey } from '../../queue/dkim-k
 import type { ChangeRow } from './rows.js';
 import { toAccount, toChange, toMailbox } from './rows.js';
 import { MAX_UID } from '../rules.js';
+import { pruneChangesBatch, prunedUpTo } from './prune.js';
 import { migrate } from './schema.js';
 import { PgTx } from './tx.js';
 
@@ -106,6 +109,10 @@ export interface PostgresStoreOptions {
   attempts?: number;
   /** Period of the background blob sweep; default 60 s; 0 disables the timer. */
   sweepIntervalMs?: number;
+  /** Change-log rows younger than this are kept; default 30 days (docs/storage.md). */
+  changeRetentionMs?: number;
+  /** Period of the background change-log pruning; default 1 h; 0 disables the timer. */
+  changePruneIntervalMs?: number;
   /** Staged blob data untouched this long belongs to a dead writer (removed at recovery); default 1 h. */
   stagedGraceMs?: number;
   /** Bytes per chunk row of new blobs; default 256 KiB. */
@@ -202,10 +209,11 @@ export async function openPostgresStore(opts: PostgresStoreOptions): Promise<Pos
   return store;
 }
 
-export class PostgresMailStore implements MailStore, OutboundQueueStore, DkimKeyStore, CheckableStore {
+export class PostgresMailStore implements MailStore, ChangeLogPruning, OutboundQueueStore, DkimKeyStore, CheckableStore {
   readonly schema: string;
   private readonly blobs: PgBlobStore;
   private readonly sweeper: PgBlobSweeper;
+  private readonly pruner: ChangePruner;
   private readonly now: () => number;
   private readonly attempts: number;
   private readonly counters: PostgresStoreStats = { commits: 0, failures: 0, retries: 0, wakeUps: 0 };
@@ -231,6 +239,15 @@ export class PostgresMailStore implements MailStore, OutboundQueueStore, DkimKey
     this.blobs = new PgBlobStore({ pool, stagingPool, chunkSize: opts.chunkSize, stagedGraceMs: opts.stagedGraceMs });
     this.sweeper = new PgBlobSweeper(pool, this.blobs, opts.sweepIntervalMs ?? 60_000, (err) => this.log.warn({ err }, 'blob sweep failed'));
     this.sweeper.start();
+    this.pruner = new ChangePruner({
+      intervalMs: opts.changePruneIntervalMs ?? 3600_000,
+      retentionMs: opts.changeRetentionMs ?? DEFAULT_CHANGE_RETENTION_MS,
+      now: this.now,
+      pruneBatch: (cutoffMs, limit) => this.write((tx) => pruneChangesBatch(tx, cutoffMs, limit)),
+      onError: (err) => this.log.warn({ err }, 'change-log pruning failed'),
+      onPruned: (rows) => this.log.info({ rows }, 'change log pruned'),
+    });
+    this.pruner.start();
   }
 
   /** Counters for tests and metrics. */
@@ -495,6 +512,11 @@ export class PostgresMailStore implements MailStore, OutboundQueueStore, DkimKey
     return this.read((db) => readChanges(db, accountId, since, Math.max(1, Math.floor(limit))));
   }
 
+  pruneChanges(olderThan: Date, batchSize?: number): Promise<number> {
+    this.assertOpen();
+    return this.pruner.prune(olderThan.getTime(), batchSize);
+  }
+
   currentModseq(accountId: Id): Promise<number> {
     return this.read(async (db) => {
       if (!Number.isSafeInteger(accountId)) return 0;
@@ -625,6 +647,7 @@ export class PostgresMailStore implements MailStore, OutboundQueueStore, DkimKey
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    await this.pruner.stop();
     if (this.inFlight > 0) await new Promise<void>((resolve) => this.drained.push(resolve));
     await this.sweeper.stop();
     await this.locks?.close();
@@ -717,5 +740,12 @@ async function readChanges(db: Queryable, accountId: Id, since: number, limit: n
     const cut = found.slice(0, limit).filter((change) => change.modseq < last || found[limit]?.modseq !== last);
     found = cut.length > 0 ? cut : await rows<ChangeRow>(db, `${select} AND modseq <= $3 ORDER BY modseq, id`, [accountId, since, last]);
   }
-  return { modseq: found[found.length - 1]?.modseq ?? since, changes: found.map(toChange) };
+  const batch: ChangeBatch = { modseq: found[found.length - 1]?.modseq ?? since, changes: found.map(toChange) };
+  // Read after the rows: a prune committed before them shows in the mark (docs/storage.md).
+  const pruned = await prunedUpTo(db, accountId);
+  if (since < pruned) {
+    batch.truncated = true;
+    batch.prunedUpTo = pruned;
+  }
+  return batch;
 }

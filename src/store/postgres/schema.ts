@@ -210,6 +210,16 @@ const MIGRATIONS: readonly string[] = [
     updated_at bigint NOT NULL
   );
   `,
+  // 4: change-log pruning (docs/storage.md): when each row was written (milliseconds; the default,
+  // evaluated once for the rows already there, dates them from this migration without rewriting
+  // the table), and per account the highest MODSEQ whose rows may be gone.
+  `
+  ALTER TABLE changes ADD COLUMN created_at bigint NOT NULL DEFAULT (extract(epoch FROM now()) * 1000)::bigint;
+  CREATE TABLE changes_pruned (
+    account_id bigint PRIMARY KEY,
+    modseq     bigint NOT NULL
+  );
+  `,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

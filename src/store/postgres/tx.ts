@@ -188,8 +188,8 @@ export class PgTx {
     if (this.changes.length > 0) {
       const c = this.changes;
       parts.push(`logged AS (
-        INSERT INTO changes (account_id, modseq, kind, mailbox_id, uid, data)
-        SELECT a, m, k, mb, u, d
+        INSERT INTO changes (account_id, modseq, kind, mailbox_id, uid, data, created_at)
+        SELECT a, m, k, mb, u, d, ${param(this.now)}::bigint
           FROM unnest(${param(c.map((x) => x.accountId))}::bigint[], ${param(c.map((x) => x.modseq))}::bigint[], ${param(c.map((x) => x.kind))}::text[],
                       ${param(c.map((x) => x.mailboxId))}::bigint[], ${param(c.map((x) => x.uid))}::bigint[], ${param(c.map((x) => x.data))}::text[])
                WITH ORDINALITY AS t(a, m, k, mb, u, d, ord)

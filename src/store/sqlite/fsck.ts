@@ -240,9 +240,19 @@ function readBlobReferences(sql: Sql): BlobReference[] {
 }
 
 /**
+ * A message whose "added" entry may have been pruned (docs/storage.md, "Change-log pruning"):
+ * its account's log was pruned and its UID is below every "added" entry still kept for its
+ * mailbox. Pruning removes a prefix of each account's log, and UIDs of a mailbox are assigned in
+ * log order, so every message added before the kept entries has a lower UID.
+ */
+const PRUNED_ADD = `(EXISTS (SELECT 1 FROM changes_pruned p WHERE p.account_id = b.account_id)
+  AND m.uid < coalesce((SELECT min(f.uid) FROM temp.fsck_logged f WHERE f.mailbox_id = m.mailbox_id AND f.added = 1), ${Number.MAX_SAFE_INTEGER}))`;
+
+/**
  * The change log against the message rows, in one pass over each (no index on changes(mailbox_id,
- * uid) is needed): every live message was logged as added and never as expunged, and every message
- * logged as added to a mailbox that still exists is either there or logged as expunged.
+ * uid) is needed): every live message was logged as added (unless that entry was pruned) and never
+ * as expunged, and every message logged as added to a mailbox that still exists is either there or
+ * logged as expunged (an expunge is logged after its add, so pruning never keeps one without the other).
  */
 function readLogConsistency(sql: Sql, limit: number): Pick<FsckFacts, 'unlogged' | 'vanished' | 'reusedUids'> {
   sql.exec(`CREATE TEMP TABLE IF NOT EXISTS fsck_logged (mailbox_id INTEGER, uid INTEGER, added INTEGER, expunged INTEGER, PRIMARY KEY (mailbox_id, uid)) WITHOUT ROWID`);
@@ -252,7 +262,13 @@ function readLogConsistency(sql: Sql, limit: number): Pick<FsckFacts, 'unlogged'
   try {
     const place = 'JOIN mailboxes b ON b.id = m.mailbox_id JOIN accounts a ON a.id = b.account_id';
     return {
-      unlogged: readLocations(sql, `FROM messages m ${place} LEFT JOIN temp.fsck_logged l ON l.mailbox_id = m.mailbox_id AND l.uid = m.uid WHERE coalesce(l.added, 0) = 0`, 'm.uid', limit),
+      unlogged: readLocations(
+        sql,
+        `FROM messages m ${place} LEFT JOIN temp.fsck_logged l ON l.mailbox_id = m.mailbox_id AND l.uid = m.uid
+          WHERE coalesce(l.added, 0) = 0 AND NOT ${PRUNED_ADD}`,
+        'm.uid',
+        limit,
+      ),
       reusedUids: readLocations(sql, `FROM messages m ${place} JOIN temp.fsck_logged l ON l.mailbox_id = m.mailbox_id AND l.uid = m.uid WHERE l.expunged = 1`, 'm.uid', limit),
       vanished: readLocations(
         sql,

@@ -34,6 +34,7 @@ import type {
   AppendResult,
   BlobWriter,
   ChangeBatch,
+  ChangeLogPruning,
   CopyResult,
   DeliveryOutcome,
   DeliveryTarget,
@@ -53,7 +54,8 @@ import type {
   StagedBlob,
   StoredMessage,
 } from '../types.js';
-import { StoreError } from '../types.js';
+import { DEFAULT_CHANGE_RETENTION_MS, StoreError } from '../types.js';
+import { ChangePruner } from '../change-pruner.js';
 import { Committer } from './committer.js';
 import type { CommitterStats } from './committer.js';
 import { Sql, isBusy, storeErrorOf } from './db.js';
@@ -70,6 +72,7 @@ import * as dkim from './dkim.js';
 import type { DkimKeyRecord, DkimKeyStore, NewDkimKey } from '../../queue/dkim-keys.js';
 import { toAccount, toChange, toMailbox } from './rows.js';
 import type { ChangeRow } from './rows.js';
+import { pruneChangesBatch, prunedUpTo } from './prune.js';
 import { migrate } from './schema.js';
 import type { Tx } from './tx.js';
 import { ChangeWatcher } from './watcher.js';
@@ -96,6 +99,10 @@ export interface SqliteStoreOptions {
   sweepIntervalMs?: number;
   /** Operations per group commit, at most; default 500. */
   maxBatch?: number;
+  /** Change-log rows younger than this are kept; default 30 days (docs/storage.md). */
+  changeRetentionMs?: number;
+  /** Period of the background change-log pruning; default 1 h; 0 disables the timer. */
+  changePruneIntervalMs?: number;
   /** Observer of the durability steps: blob fsync, rename, directory fsync, commit (tests). */
   trace?: DurabilityTrace;
   /** The blob write path's file-system calls (fault-injection tests); default: node:fs. */
@@ -112,6 +119,7 @@ const DEFAULTS = {
   pollIntervalMs: 250,
   blobGraceMs: 10 * 60_000,
   sweepIntervalMs: 60_000,
+  changePruneIntervalMs: 3600_000,
 };
 const DEFAULT_CHANGE_LIMIT = 10_000;
 const MAX_UID = 0xffffffff;
@@ -166,9 +174,10 @@ async function retryWhileBusy<T>(deadlineMs: number, fn: () => T): Promise<T> {
   }
 }
 
-export class SqliteMailStore implements MailStore, OutboundQueueStore, DkimKeyStore, CheckableStore {
+export class SqliteMailStore implements MailStore, ChangeLogPruning, OutboundQueueStore, DkimKeyStore, CheckableStore {
   private readonly sql: Sql;
   private readonly committer: Committer;
+  private readonly pruner: ChangePruner;
   private readonly watcher: ChangeWatcher;
   private readonly sweeper: BlobSweeper;
   private readonly bus: ChangeBus;
@@ -217,8 +226,17 @@ export class SqliteMailStore implements MailStore, OutboundQueueStore, DkimKeySt
       opts.sweepIntervalMs ?? DEFAULTS.sweepIntervalMs,
       (err) => this.log.warn({ err }, 'blob sweep failed'),
     );
+    this.pruner = new ChangePruner({
+      intervalMs: opts.changePruneIntervalMs ?? DEFAULTS.changePruneIntervalMs,
+      retentionMs: opts.changeRetentionMs ?? DEFAULT_CHANGE_RETENTION_MS,
+      now: this.now,
+      pruneBatch: (cutoffMs, limit) => this.write((tx) => pruneChangesBatch(tx, cutoffMs, limit)),
+      onError: (err) => this.log.warn({ err }, 'change-log pruning failed'),
+      onPruned: (rows) => this.log.info({ rows }, 'change log pruned'),
+    });
     this.watcher.start();
     this.sweeper.start();
+    this.pruner.start();
   }
 
   /** Counters for tests and metrics: commits, operations, busy retries, wake-ups. */
@@ -487,6 +505,11 @@ export class SqliteMailStore implements MailStore, OutboundQueueStore, DkimKeySt
     return this.read(() => this.readChanges(accountId, since, Math.max(1, Math.floor(limit))));
   }
 
+  pruneChanges(olderThan: Date, batchSize?: number): Promise<number> {
+    this.assertOpen();
+    return this.pruner.prune(olderThan.getTime(), batchSize);
+  }
+
   currentModseq(accountId: Id): Promise<number> {
     return this.read(
       () =>
@@ -583,6 +606,7 @@ export class SqliteMailStore implements MailStore, OutboundQueueStore, DkimKeySt
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    await this.pruner.stop();
     await this.sweeper.stop();
     await this.committer.close();
     this.watcher.stop();
@@ -616,8 +640,14 @@ export class SqliteMailStore implements MailStore, OutboundQueueStore, DkimKeySt
       const cut = rows.slice(0, limit).filter((row) => row.modseq < last || rows[limit]?.modseq !== last);
       rows = cut.length > 0 ? cut : this.sql.all<ChangeRow>(`${select} AND modseq <= ? ORDER BY modseq, id`, accountId, since, last);
     }
-    const changes = rows.map(toChange);
-    return { modseq: rows[rows.length - 1]?.modseq ?? since, changes };
+    const batch: ChangeBatch = { modseq: rows[rows.length - 1]?.modseq ?? since, changes: rows.map(toChange) };
+    // Read after the rows: a prune committed before them shows in the mark (docs/storage.md).
+    const pruned = prunedUpTo(this.sql, accountId);
+    if (since < pruned) {
+      batch.truncated = true;
+      batch.prunedUpTo = pruned;
+    }
+    return batch;
   }
 
   /** Runs right after a commit, before the callers' continuations: wake-ups, GC, watcher cursor. */

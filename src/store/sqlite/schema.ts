@@ -178,6 +178,16 @@ const MIGRATIONS: readonly string[] = [
     UNIQUE (domain, selector)
   );
   `,
+  // Change-log pruning (docs/storage.md): when each row was written (milliseconds; rows older
+  // than this migration count from it), and per account the highest MODSEQ whose rows may be gone.
+  `
+  ALTER TABLE changes ADD COLUMN created_at INTEGER NOT NULL DEFAULT 0;
+  UPDATE changes SET created_at = CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER);
+  CREATE TABLE changes_pruned (
+    account_id INTEGER PRIMARY KEY,
+    modseq     INTEGER NOT NULL
+  );
+  `,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

@@ -36,13 +36,14 @@ export class Tx {
 
   log(accountId: Id, modseq: number, kind: ChangeKind, mailboxId: Id | null, uid: number | null, data: object | null): void {
     this.sql.run(
-      'INSERT INTO changes (account_id, modseq, kind, mailbox_id, uid, data) VALUES (?, ?, ?, ?, ?, ?)',
+      'INSERT INTO changes (account_id, modseq, kind, mailbox_id, uid, data, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)',
       accountId,
       modseq,
       kind,
       mailboxId,
       uid,
       data === null ? null : JSON.stringify(data),
+      this.now,
     );
   }
 
