@@ -1,10 +1,11 @@
 /**
- * The outbound SMTP client: one session to one address of one host (RFC 5321), running one
- * transaction for all recipients of a domain. Greeting, EHLO (HELO on 5xx), STARTTLS (RFC 3207)
- * per policy then EHLO again, AUTH PLAIN/LOGIN (RFC 4954) for smarthosts, MAIL/RCPT pipelined
- * when offered (RFC 2920), SIZE (RFC 1870), BODY= (RFC 6152, RFC 3030), SMTPUTF8 (RFC 6531),
- * DSN parameters (RFC 3461), DATA with dot-stuffing streamed with backpressure, or BDAT for
- * BINARYMIME (RFC 3030), then QUIT.
+ * The outbound SMTP client: sessions to one address of one host (RFC 5321). `openSession` does
+ * the greeting, EHLO (HELO on 5xx), STARTTLS (RFC 3207) per policy then EHLO again, and AUTH
+ * PLAIN/LOGIN (RFC 4954) for smarthosts; `SmtpSession.send` runs one transaction for all
+ * recipients of a domain: MAIL/RCPT pipelined when offered (RFC 2920), SIZE (RFC 1870), BODY=
+ * (RFC 6152, RFC 3030), SMTPUTF8 (RFC 6531), DSN parameters (RFC 3461), DATA with dot-stuffing
+ * streamed with backpressure, or BDAT for BINARYMIME (RFC 3030). A session that ends a
+ * transaction cleanly can run the next one (RFC 5321 4.1.4; cached by ./pool.ts); `close` QUITs.
  *
  * Never throws for a remote failure: the caller gets either per-recipient answers from this host
  * or the reason the host could not be used (so it tries the next one).
@@ -254,6 +255,19 @@ class ReplyChannel {
     return this.queued.shift();
   }
 
+  /** Open, and nothing arrived unasked: no reply, no partial line, no close (a cached session's health). */
+  get quiet(): boolean {
+    return this.failure === null && this.waiter === null && this.queued.length === 0 && !this.parser.hasBufferedInput && !this.socket.destroyed && !this.socket.readableEnded;
+  }
+
+  ref(): void {
+    this.socket.ref();
+  }
+
+  unref(): void {
+    this.socket.unref();
+  }
+
   destroy(): void {
     this.socket.destroy();
   }
@@ -277,11 +291,27 @@ async function connect(target: SmtpTarget, options: SessionOptions): Promise<Rep
 /** What the remote offered in its EHLO answer (null after HELO: no extensions). */
 type Extensions = Map<string, string>;
 
+/** Per transaction on a session (a cached session serves deliveries of several queue entries). */
+export interface TransactionOptions {
+  signal?: AbortSignal;
+  logger: Logger;
+}
+
 /**
- * Runs one session. Resolves with the host's answers, or with the reason it could not be used.
+ * A reused session turned out dead before MAIL was answered (the remote closed it while it was
+ * cached, or answered 421): nothing reached the remote, so the caller reconnects once.
  */
-export async function runSession(target: SmtpTarget, request: TransactionRequest, options: SessionOptions): Promise<AttemptResult> {
-  const log = options.logger.child({ remote: `${target.host}[${target.address}]:${target.port}` });
+export interface StaleSession {
+  kind: 'stale';
+  diagnostic: string;
+}
+
+/**
+ * Opens a session: connect, greeting, EHLO (HELO), STARTTLS per policy, AUTH. Resolves with a
+ * session ready for transactions, or with the reason the host could not be used.
+ */
+export async function openSession(target: SmtpTarget, options: SessionOptions): Promise<SmtpSession | HostFailure> {
+  const log = options.logger.child({ remote: remoteName(target) });
   if (options.signal?.aborted === true) return hostFailure(new SessionError('4.4.7', 'delivery cancelled'), false);
   let channel: ReplyChannel;
   try {
@@ -289,21 +319,147 @@ export async function runSession(target: SmtpTarget, request: TransactionRequest
   } catch (error) {
     return hostFailure(error, false);
   }
+  const stopCancelling = cancelOnAbort(channel, options.signal);
+  try {
+    const ready = await new Setup(channel, target, options, log).run();
+    if (ready.kind === 'hostFailed') {
+      channel.destroy();
+      return ready;
+    }
+    return new SmtpSession(channel, target, ready.extensions, options.commandTimeoutMs);
+  } catch (error) {
+    channel.destroy();
+    return hostFailure(asSessionError(error, log), channel.tls);
+  } finally {
+    stopCancelling();
+  }
+}
+
+/** One transaction on a connection of its own, closed afterwards (no reuse; fuzzing, one-off use). */
+export async function runSession(target: SmtpTarget, request: TransactionRequest, options: SessionOptions): Promise<AttemptResult> {
+  const session = await openSession(target, options);
+  if (!(session instanceof SmtpSession)) return session;
+  try {
+    const result = await session.send(request, options);
+    // A fresh session is never stale; the type allows it only for reused ones.
+    return result.kind === 'stale' ? hostFailure(new SessionError('4.4.2', result.diagnostic), session.tls) : result;
+  } finally {
+    await session.close();
+  }
+}
+
+function isAborted(signal: AbortSignal | undefined): boolean {
+  return signal?.aborted === true;
+}
+
+function remoteName(target: SmtpTarget): string {
+  return `${target.host}[${target.address}]:${target.port}`;
+}
+
+/** An abort (worker stopping) ends the exchange at once: the socket goes, waiting reads reject. */
+function cancelOnAbort(channel: ReplyChannel, signal: AbortSignal | undefined): () => void {
+  if (signal === undefined) return () => undefined;
   const onAbort = (): void => {
     channel.fail(new SessionError('4.4.7', 'delivery cancelled'));
     channel.destroy();
   };
-  options.signal?.addEventListener('abort', onAbort, { once: true });
-  const session = new Session(channel, target, request, options, log);
-  try {
-    return await session.run();
-  } catch (error) {
-    if (error instanceof SessionError) return session.afterFailure(error);
-    log.error({ err: error }, 'outbound session failed unexpectedly');
-    return session.afterFailure(new SessionError('4.3.0', `local error: ${error instanceof Error ? error.message : String(error)}`));
-  } finally {
-    options.signal?.removeEventListener('abort', onAbort);
-    channel.destroy();
+  signal.addEventListener('abort', onAbort, { once: true });
+  return () => signal.removeEventListener('abort', onAbort);
+}
+
+/** Failures of our own code become a temporary local error (logged), never an exception to the caller. */
+function asSessionError(error: unknown, log: Logger): SessionError {
+  if (error instanceof SessionError) return error;
+  log.error({ err: error }, 'outbound session failed unexpectedly');
+  return new SessionError('4.3.0', `local error: ${error instanceof Error ? error.message : String(error)}`);
+}
+
+/**
+ * An SMTP session past the greeting, EHLO, STARTTLS and AUTH: it runs one transaction at a time,
+ * and after one that the remote accepted it is back in the initial state for the next MAIL
+ * (RFC 5321 4.1.4: no RSET needed), so the transport may keep it for the next message (./pool.ts).
+ */
+export class SmtpSession {
+  readonly openedAt = Date.now();
+  /** Transactions started on this session. */
+  transactions = 0;
+  /** The remote offered DSN (RFC 3461) in the EHLO answer in force. */
+  readonly dsn: boolean;
+  /** Between transactions, and the last one ended with a 2xx final answer (or never reached the wire). */
+  private clean = true;
+  private busy = false;
+  private closing = false;
+
+  constructor(
+    private readonly channel: ReplyChannel,
+    readonly target: SmtpTarget,
+    private readonly extensions: Extensions,
+    private readonly timeout: number,
+  ) {
+    this.dsn = extensions.has('DSN');
+  }
+
+  get tls(): boolean {
+    return this.channel.tls;
+  }
+
+  /** A new MAIL may start here: not in use, the last exchange succeeded, and the remote has not spoken or hung up since. */
+  get reusable(): boolean {
+    return this.clean && !this.busy && !this.closing && this.channel.quiet;
+  }
+
+  /**
+   * Runs one transaction. On a reused session, a close or 421 before the MAIL reply gives
+   * `stale` (nothing was sent to the remote); a fresh session never does.
+   */
+  async send(request: TransactionRequest, options: TransactionOptions): Promise<AttemptResult | StaleSession> {
+    if (this.busy) throw new Error('an SMTP session runs one transaction at a time');
+    if (options.signal?.aborted === true) return hostFailure(new SessionError('4.4.7', 'delivery cancelled'), this.tls);
+    const log = options.logger.child({ remote: remoteName(this.target) });
+    const reused = this.transactions > 0;
+    this.busy = true;
+    this.clean = false;
+    this.transactions++;
+    const stopCancelling = cancelOnAbort(this.channel, options.signal);
+    const transaction = new Transaction(this.channel, this.extensions, this.dsn, request, reused, this.timeout, log);
+    try {
+      const result = await transaction.run();
+      this.clean = transaction.endedCleanly;
+      return result;
+    } catch (error) {
+      const failure = asSessionError(error, log);
+      if (reused && !transaction.mailAnswered && !isAborted(options.signal)) return { kind: 'stale', diagnostic: failure.message };
+      return transaction.afterFailure(failure);
+    } finally {
+      stopCancelling();
+      this.busy = false;
+      if (!this.clean) this.channel.destroy();
+    }
+  }
+
+  /** Cached and waiting: the idle socket must not keep the process alive. */
+  idle(): void {
+    this.channel.unref();
+  }
+
+  /** Taken from the cache for a transaction. */
+  resume(): void {
+    this.channel.ref();
+  }
+
+  /** RFC 5321 4.1.1.10: QUIT (its answer waited for briefly), then the socket goes. */
+  async close(): Promise<void> {
+    if (this.closing) return;
+    this.closing = true;
+    if (this.channel.quiet && !this.busy) {
+      try {
+        await this.channel.write('QUIT\r\n', QUIT_TIMEOUT_MS);
+        await this.channel.read(QUIT_TIMEOUT_MS, 'QUIT');
+      } catch {
+        // Nothing depends on the answer.
+      }
+    }
+    this.channel.destroy();
   }
 }
 
@@ -331,27 +487,44 @@ function enhancedOf(reply: ServerReply): string {
   return `${String(reply.code)[0]}.0.0`;
 }
 
-class Session {
-  /** Per recipient, in request order; null until answered. */
-  private readonly results: Array<RecipientResult | null>;
-  private readonly timeout: number;
-  /** Set once the RCPT replies are in: from then on this host has given final answers. */
-  private recipientsAnswered = false;
-  /** The EHLO answer in force offered DSN (RFC 3461). */
-  private dsnOffered = false;
-
+/** One command/reply exchange at a time over the channel, with QUIT as a courtesy. */
+abstract class Exchange {
   constructor(
-    private readonly channel: ReplyChannel,
-    private readonly target: SmtpTarget,
-    private readonly request: TransactionRequest,
-    private readonly options: SessionOptions,
-    private readonly log: Logger,
-  ) {
-    this.results = request.recipients.map(() => null);
-    this.timeout = options.commandTimeoutMs;
+    protected readonly channel: ReplyChannel,
+    protected readonly timeout: number,
+    protected readonly log: Logger,
+  ) {}
+
+  protected async command(line: string, what: string, timeoutMs = this.timeout): Promise<ServerReply> {
+    await this.channel.write(`${line}\r\n`, this.timeout);
+    const reply = await this.channel.read(timeoutMs, what);
+    this.log.trace({ command: what, reply: describeReply(reply) }, 'smtp reply');
+    return reply;
   }
 
-  async run(): Promise<AttemptResult> {
+  /** RFC 5321 4.1.1.10; the answer does not matter, so it is not waited for long. */
+  protected async quit(): Promise<void> {
+    try {
+      await this.channel.write('QUIT\r\n', QUIT_TIMEOUT_MS);
+      await this.channel.read(QUIT_TIMEOUT_MS, 'QUIT');
+    } catch {
+      // The outcome is already decided.
+    }
+  }
+}
+
+/** The start of a session: greeting, EHLO (HELO), STARTTLS, EHLO again, AUTH. */
+class Setup extends Exchange {
+  constructor(
+    channel: ReplyChannel,
+    private readonly target: SmtpTarget,
+    private readonly options: SessionOptions,
+    log: Logger,
+  ) {
+    super(channel, options.commandTimeoutMs, log);
+  }
+
+  async run(): Promise<{ kind: 'ready'; extensions: Extensions } | HostFailure> {
     // RFC 5321 3.1 / 4.3.2: anything but 220 (e.g. 554 "no service here") means: use another host.
     const greeting = await this.channel.read(this.timeout, 'the greeting');
     if (greeting.code !== 220) {
@@ -375,14 +548,7 @@ class Session {
       const auth = await this.authenticate(this.options.auth, extensions);
       if (auth !== null) return auth;
     }
-
-    this.dsnOffered = extensions.has('DSN');
-    const refusal = this.localRefusal(extensions);
-    if (refusal !== null) {
-      await this.quit();
-      return { kind: 'answered', recipients: this.request.recipients.map((r) => ({ address: r.address, ...refusal })), tls: this.channel.tls, dsn: this.dsnOffered };
-    }
-    return this.transaction(extensions);
+    return { kind: 'ready', extensions };
   }
 
   /** RFC 5321 4.1.1.1: EHLO, and HELO when EHLO is refused with a 5xx (an old server). */
@@ -462,6 +628,41 @@ class Session {
     return { ...failure, permanent: false, enhanced: `4.${failure.enhanced.slice(2)}` };
   }
 
+}
+
+/** One mail transaction (RFC 5321 3.3) on an open session: MAIL, RCPT..., DATA or BDAT. */
+class Transaction extends Exchange {
+  /** Per recipient, in request order; null until answered. */
+  private readonly results: Array<RecipientResult | null>;
+  /** Set once the RCPT replies are in: from then on this host has given final answers. */
+  private recipientsAnswered = false;
+  /** The remote answered MAIL: a failure from here on is not a stale cached session. */
+  mailAnswered = false;
+  /** The end of data was answered with 2xx (or nothing reached the wire): the session may carry on. */
+  endedCleanly = false;
+
+  constructor(
+    channel: ReplyChannel,
+    private readonly extensions: Extensions,
+    private readonly dsnOffered: boolean,
+    private readonly request: TransactionRequest,
+    private readonly reused: boolean,
+    timeout: number,
+    log: Logger,
+  ) {
+    super(channel, timeout, log);
+    this.results = request.recipients.map(() => null);
+  }
+
+  async run(): Promise<AttemptResult | StaleSession> {
+    const refusal = this.localRefusal(this.extensions);
+    if (refusal !== null) {
+      this.endedCleanly = true; // nothing was sent: the session is as it was
+      return { kind: 'answered', recipients: this.request.recipients.map((r) => ({ address: r.address, ...refusal })), tls: this.channel.tls, dsn: this.dsnOffered };
+    }
+    return this.transaction(this.extensions);
+  }
+
   /** What we refuse before MAIL, from what the remote offers (results for every recipient). */
   private localRefusal(extensions: Extensions): Omit<RecipientResult, 'address'> | null {
     const { request } = this;
@@ -505,7 +706,7 @@ class Session {
   }
 
   /** MAIL, RCPT..., then DATA or BDAT (RFC 5321 3.3). */
-  private async transaction(extensions: Extensions): Promise<AttemptResult> {
+  private async transaction(extensions: Extensions): Promise<AttemptResult | StaleSession> {
     const { request } = this;
     // RFC 6152 / RFC 1652: without 8BITMIME, send the message without BODY= and check while
     // streaming that it is in fact 7-bit; an 8-bit octet aborts before the end of data.
@@ -518,9 +719,11 @@ class Session {
       // RFC 2920 3.1: MAIL and the RCPTs go in one write; the replies come back in order.
       await this.channel.write([mail, ...rcpts].map((line) => `${line}\r\n`).join(''), this.timeout);
       mailReply = await this.channel.read(this.timeout, 'MAIL');
+      if (this.isStale(mailReply)) return { kind: 'stale', diagnostic: `MAIL FROM: ${describeReply(mailReply)}` };
       for (let i = 0; i < rcpts.length; i++) rcptReplies.push(await this.channel.read(this.timeout, 'RCPT'));
     } else {
       mailReply = await this.command(mail, 'MAIL');
+      if (this.isStale(mailReply)) return { kind: 'stale', diagnostic: `MAIL FROM: ${describeReply(mailReply)}` };
       if (mailReply.code === 250) {
         for (const rcpt of rcpts) rcptReplies.push(await this.command(rcpt, 'RCPT'));
       }
@@ -554,14 +757,28 @@ class Session {
       if (recipient === undefined) continue;
       this.results[index] = final.kind === 'reply' ? fromReply(recipient.address, final.reply, 'end of data') : { address: recipient.address, ...final.result };
     }
-    if (final.kind === 'reply') await this.quit();
+    if (final.kind === 'reply') {
+      // RFC 5321 4.1.4: after the final answer a new MAIL may follow; keep only sessions that succeeded.
+      if (final.complete && final.reply.code >= 200 && final.reply.code < 300) this.endedCleanly = true;
+      else await this.quit();
+    }
     return this.finish();
   }
 
+  /**
+   * The MAIL reply is in. On a reused session a 421 means the remote gave up on it while it was
+   * cached (RFC 5321 3.8): a fresh connection is tried, nothing counts against the message.
+   */
+  private isStale(mailReply: ServerReply): boolean {
+    if (this.reused && mailReply.code === 421) return true;
+    this.mailAnswered = true;
+    return false;
+  }
+
   /** RFC 5321 4.1.1.4: DATA, the dot-stuffed message, and "." (the reply gets 10 minutes, 4.5.3.2.6). */
-  private async sendData(sevenBitFallback: boolean): Promise<{ kind: 'reply'; reply: ServerReply } | { kind: 'local'; result: Omit<RecipientResult, 'address'> }> {
+  private async sendData(sevenBitFallback: boolean): Promise<FinalAnswer> {
     const start = await this.command('DATA', 'DATA');
-    if (start.code !== 354) return { kind: 'reply', reply: start };
+    if (start.code !== 354) return { kind: 'reply', reply: start, complete: false };
     const stuffer = new DotStuffer();
     const message = this.request.openMessage();
     try {
@@ -581,7 +798,7 @@ class Session {
       this.channel.destroy();
       // A server may refuse in the middle of the data (552 too big) and hang up: its reply decides.
       const early = this.channel.takeQueued();
-      if (early !== undefined && error instanceof SessionError) return { kind: 'reply', reply: early };
+      if (early !== undefined && error instanceof SessionError) return { kind: 'reply', reply: early, complete: false };
       if (error instanceof SessionError) throw error;
       this.log.error({ err: error }, 'reading the queued message failed');
       return { kind: 'local', result: { status: 'deferred', code: 0, enhanced: '4.3.0', diagnostic: `local error reading the message: ${(error as Error).message}` } };
@@ -589,11 +806,11 @@ class Session {
       message.destroy();
     }
     await this.channel.write(stuffer.finish(), this.timeout);
-    return { kind: 'reply', reply: await this.channel.read(this.timeout * 2, 'the end of data') };
+    return { kind: 'reply', reply: await this.channel.read(this.timeout * 2, 'the end of data'), complete: true };
   }
 
   /** RFC 3030 2: BDAT chunks (each answered before the next), then BDAT 0 LAST. */
-  private async sendChunks(): Promise<{ kind: 'reply'; reply: ServerReply } | { kind: 'local'; result: Omit<RecipientResult, 'address'> }> {
+  private async sendChunks(): Promise<FinalAnswer> {
     const message = this.request.openMessage();
     try {
       for await (const chunk of message as AsyncIterable<Buffer>) {
@@ -602,7 +819,7 @@ class Session {
         await this.channel.write(`BDAT ${bytes.length}\r\n`, this.timeout);
         await this.channel.write(bytes, this.timeout);
         const reply = await this.channel.read(this.timeout, 'BDAT');
-        if (reply.code !== 250) return { kind: 'reply', reply };
+        if (reply.code !== 250) return { kind: 'reply', reply, complete: false };
       }
     } catch (error) {
       this.channel.destroy();
@@ -611,24 +828,7 @@ class Session {
     } finally {
       message.destroy();
     }
-    return { kind: 'reply', reply: await this.command('BDAT 0 LAST', 'BDAT LAST', this.timeout * 2) };
-  }
-
-  private async command(line: string, what: string, timeoutMs = this.timeout): Promise<ServerReply> {
-    await this.channel.write(`${line}\r\n`, this.timeout);
-    const reply = await this.channel.read(timeoutMs, what);
-    this.log.trace({ command: what, reply: describeReply(reply) }, 'smtp reply');
-    return reply;
-  }
-
-  /** RFC 5321 4.1.1.10; the answer does not matter, so it is not waited for long. */
-  private async quit(): Promise<void> {
-    try {
-      await this.channel.write('QUIT\r\n', QUIT_TIMEOUT_MS);
-      await this.channel.read(QUIT_TIMEOUT_MS, 'QUIT');
-    } catch {
-      // The transaction's outcome is already decided.
-    }
+    return { kind: 'reply', reply: await this.command('BDAT 0 LAST', 'BDAT LAST', this.timeout * 2), complete: true };
   }
 
   private answeredAll(reply: ServerReply, context: string): AnsweredAttempt {
@@ -655,6 +855,9 @@ class Session {
     return { kind: 'answered', recipients, tls: this.channel.tls, dsn: this.dsnOffered };
   }
 }
+
+/** How the message part ended: a reply (`complete` when it is the final answer to the end of data) or a local decision. */
+type FinalAnswer = { kind: 'reply'; reply: ServerReply; complete: boolean } | { kind: 'local'; result: Omit<RecipientResult, 'address'> };
 
 function fromReply(address: string, reply: ServerReply, context: string): RecipientResult {
   const status = reply.code < 400 ? 'delivered' : reply.code < 500 ? 'deferred' : 'failed';

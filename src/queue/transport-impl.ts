@@ -3,6 +3,7 @@
  * hosts tried in turn, each through one SMTP session (./client.ts).
  * @module
  */
+import { createHash } from 'node:crypto';
 import { lookup } from 'node:dns/promises';
 import { readFile } from 'node:fs/promises';
 import { isIP } from 'node:net';
@@ -10,12 +11,14 @@ import type { SecureContextOptions } from 'node:tls';
 import type { Config } from '../config/index.js';
 import type { OutboundRoute } from '../config/types.js';
 import type { Logger } from '../log/index.js';
-import { runSession } from './client.js';
+import { SmtpSession, openSession } from './client.js';
 import type { AttemptResult, HostFailure, SessionOptions, SmtpTarget, TlsPolicy } from './client.js';
 import { MtaStsPolicies, httpsPolicyFetcher, mxMatchesPolicy } from './mta-sts.js';
 import type { PolicyFetcher } from './mta-sts.js';
 import { createResolver, resolveAddresses, resolveMx } from './mx.js';
 import type { DnsResolver } from './mx.js';
+import { DEFAULT_REUSE_LIMITS, SessionPool } from './pool.js';
+import type { ConnectionReuseLimits } from './pool.js';
 import { chooseRoute, mxTlsPolicy } from './route.js';
 import type { DomainDeliveryResult, OutboundTransport, RecipientResult, TransactionRequest } from './transport.js';
 
@@ -32,6 +35,8 @@ export interface OutboundTransportOptions {
   mxPort?: number;
   /** Shuffles MX hosts of equal preference; tests pass a fixed one. */
   random?: () => number;
+  /** Limits of the connection cache (./pool.ts); `maxMessages: 1` turns reuse off. */
+  connectionReuse?: Partial<ConnectionReuseLimits>;
 }
 
 /** Sessions per delivery attempt across all hosts and addresses (Postfix: smtp_mx_address_limit 5). */
@@ -46,6 +51,7 @@ type Candidate = { target: SmtpTarget; tls: TlsPolicy; allowPlaintextAuth: boole
 class SmtpOutboundTransport implements OutboundTransport {
   private readonly resolver: DnsResolver;
   private readonly mtaSts: MtaStsPolicies | null;
+  private readonly pool: SessionPool;
 
   constructor(
     private readonly config: Config,
@@ -56,6 +62,12 @@ class SmtpOutboundTransport implements OutboundTransport {
     this.mtaSts = config.outbound.mtaSts
       ? new MtaStsPolicies({ resolver: this.resolver, fetch: options.mtaStsFetch ?? httpsPolicyFetcher(options.ca), logger })
       : null;
+    this.pool = new SessionPool({ ...DEFAULT_REUSE_LIMITS, ...options.connectionReuse });
+  }
+
+  /** QUITs the cached sessions (the worker's stop); deliveries after this still work, uncached. */
+  async close(): Promise<void> {
+    await this.pool.close();
   }
 
   async deliver(domain: string, request: TransactionRequest, signal?: AbortSignal): Promise<DomainDeliveryResult> {
@@ -165,6 +177,29 @@ class SmtpOutboundTransport implements OutboundTransport {
   }
 
   /**
+   * One transaction to one address: on a cached session when there is one (a cached session that
+   * turns out closed, or answers MAIL with 421, costs one reconnect and nothing else), otherwise
+   * on a new one. A session that ends healthy goes back to the cache.
+   */
+  private async attemptOn(target: SmtpTarget, request: TransactionRequest, options: SessionOptions): Promise<AttemptResult> {
+    const key = sessionKey(target, options);
+    const cached = this.pool.take(key);
+    if (cached !== null) {
+      const outcome = await cached.send(request, options);
+      this.pool.release(key, cached);
+      if (outcome.kind !== 'stale') return outcome;
+      options.logger.debug({ host: target.host, address: target.address, reason: outcome.diagnostic }, 'cached SMTP session gone, reconnecting');
+    }
+    const opened = await openSession(target, options);
+    if (!(opened instanceof SmtpSession)) return opened;
+    const outcome = await opened.send(request, options);
+    this.pool.release(key, opened);
+    if (outcome.kind !== 'stale') return outcome;
+    // Only a reused session can be stale; this one is new.
+    return { kind: 'hostFailed', code: 0, enhanced: '4.4.2', diagnostic: outcome.diagnostic, permanent: false, retryWithoutTls: false, tls: opened.tls };
+  }
+
+  /**
    * Tries the candidates in order until one gives final answers. When none does: every failure
    * a 5xx → failed; otherwise deferred with the last temporary reason.
    */
@@ -182,11 +217,11 @@ class SmtpOutboundTransport implements OutboundTransport {
       if (sessions >= MAX_SESSIONS_PER_ATTEMPT || signal?.aborted === true) break;
       sessions++;
       const options = this.sessionOptions(candidate.tls, auth, candidate.allowPlaintextAuth, log, signal);
-      let outcome: AttemptResult = await runSession(candidate.target, request, options);
+      let outcome: AttemptResult = await this.attemptOn(candidate.target, request, options);
       if (outcome.kind === 'hostFailed' && outcome.retryWithoutTls && candidate.tls.mode === 'opportunistic') {
         // Opportunistic TLS whose handshake failed: the same host in plaintext (as Postfix does).
         log.info({ host: candidate.target.host, reason: outcome.diagnostic }, 'TLS handshake failed, retrying in plaintext');
-        outcome = await runSession(candidate.target, request, { ...options, tls: { mode: 'none', verify: false } });
+        outcome = await this.attemptOn(candidate.target, request, { ...options, tls: { mode: 'none', verify: false } });
       }
       if (outcome.kind === 'answered') {
         log.info(
@@ -207,6 +242,13 @@ class SmtpOutboundTransport implements OutboundTransport {
     if (temporary.length === 0) return everyone(request, 'failed', last.code, last.enhanced, last.diagnostic);
     return everyone(request, 'deferred', last.code, `4.${last.enhanced.slice(2)}`, last.diagnostic);
   }
+}
+
+/** Sessions are shared only between deliveries that would have set them up identically. */
+function sessionKey(target: SmtpTarget, options: SessionOptions): string {
+  const password = options.auth === null ? '' : createHash('sha256').update(options.auth.password).digest('hex');
+  const tls = `${options.tls.mode}:${options.tls.verify}`;
+  return JSON.stringify([target.address, target.port, target.host, tls, options.auth?.username ?? null, password, options.allowPlaintextAuth, options.ehloName]);
 }
 
 function everyone(request: TransactionRequest, status: RecipientResult['status'], code: number, enhanced: string, diagnostic: string): DomainDeliveryResult {

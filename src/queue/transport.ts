@@ -67,4 +67,6 @@ export interface OutboundTransport {
    * result per recipient, in request order.
    */
   deliver(domain: string, request: TransactionRequest, signal?: AbortSignal): Promise<DomainDeliveryResult>;
+  /** Closes connections kept open for reuse (called by the worker's stop). */
+  close?(): Promise<void>;
 }

@@ -186,6 +186,8 @@ export class QueueWorker {
     this.flushWrites();
     await this.scanning;
     await Promise.all([...this.active.values()].map((job) => job.done));
+    // Connections the transport keeps for reuse get their QUIT now, not at their idle timeout.
+    await this.deps.transport.close?.();
   }
 
   // ---- claiming --------------------------------------------------------------------------------
