@@ -143,7 +143,9 @@ test('IMAP: tagged status, response code and UID prefix; parse failures and wron
   assert.match((await client.exchange('UID FETCH 1:* (BODY[])')).tagged, /^A7 OK /);
   assert.match((await client.exchange(`XYZZY ${APOP_SECRET_WORD}`)).tagged, /^A8 BAD /);
   assert.match((await client.exchange('SELECT Nowhere')).tagged, /^A9 NO /);
-  assert.match((await client.exchange('LOGOUT')).tagged, /^A10 OK /);
+  // Refused before its literal is sent (RFC 7889): answered by the upload, not the dispatcher.
+  assert.match((await client.exchange('APPEND INBOX {99999999999}')).tagged, /^A10 NO \[TOOBIG\]/);
+  assert.match((await client.exchange('LOGOUT')).tagged, /^A11 OK /);
   await eventually(() => lines.some((line) => line.msg === 'connection closed' && line.protocol === 'imap'), 'the close line');
 
   const commands = commandLines(lines, 'imap');
@@ -159,6 +161,7 @@ test('IMAP: tagged status, response code and UID prefix; parse failures and wron
       { command: 'UID FETCH', result: 'OK', code: undefined, user: 'alice@example.org' },
       { command: 'UNKNOWN', result: 'BAD', code: undefined, user: 'alice@example.org' },
       { command: 'SELECT', result: 'NO', code: 'NONEXISTENT', user: 'alice@example.org' },
+      { command: 'APPEND', result: 'NO', code: 'TOOBIG', user: 'alice@example.org' },
       { command: 'LOGOUT', result: 'OK', code: undefined, user: 'alice@example.org' },
     ],
   );
@@ -173,6 +176,7 @@ test('IMAP: tagged status, response code and UID prefix; parse failures and wron
   assert.equal(await commandCount(http, 'imap', 'UNKNOWN', 'bad'), 1);
   assert.equal(await commandCount(http, 'imap', 'FETCH', 'ok'), 1);
   assert.equal(await commandCount(http, 'imap', 'SELECT', 'no'), 1);
+  assert.equal(await commandCount(http, 'imap', 'APPEND', 'no'), 1);
 });
 
 test('POP3: +OK/-ERR with response code and user; USER/PASS/APOP arguments and bodies never logged', async (t) => {

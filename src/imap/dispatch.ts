@@ -135,6 +135,16 @@ export function countRefused(session: ImapSession, name: string): void {
   logCommand(session.log, { command: label, result: 'BAD', startedAt: commandStart(), user: userOf(session.state) });
 }
 
+/**
+ * An APPEND answered by its upload rather than by runHandler: refused before its literal
+ * (TOOBIG, TRYCREATE...) or failed while the literal arrived (./commands/append.ts). Counted and
+ * logged like every other command.
+ */
+export function countUploadAnswer(session: ImapSession, status: 'NO' | 'BAD', code: encode.ResponseCode | null): void {
+  (session.services.metrics ?? noopMetrics).command('imap', 'APPEND', status === 'NO' ? 'no' : 'bad');
+  logCommand(session.log, { command: 'APPEND', result: status, code: codeName(code), startedAt: commandStart(), user: userOf(session.state) });
+}
+
 function userOf(state: SessionState): string | null {
   return state.kind === 'authenticated' || state.kind === 'selected' ? state.user.address : null;
 }

@@ -22,7 +22,7 @@ import { encode, ImapParseError, ImapReceiver, parseCommand } from '../wire/imap
 import type { ImapCommand, ImapReceiverEvent } from '../wire/imap/index.js';
 import { capabilityList } from './capabilities.js';
 import { AppendUpload } from './commands/append.js';
-import { allowsExpungeResponses, commandSpec, countRefused, isAllowedIn, runHandler } from './dispatch.js';
+import { allowsExpungeResponses, commandSpec, countRefused, countUploadAnswer, isAllowedIn, runHandler } from './dispatch.js';
 import type { CommandSpec, Completion } from './dispatch.js';
 import { ImapBad, ImapBye, ImapNo, storeErrorToNo, storeFaultOf } from './errors.js';
 import { Output } from './output.js';
@@ -356,7 +356,10 @@ export class ImapSession {
         // The command had already ended: nothing left to skip.
       }
       const no = error instanceof StoreError ? storeErrorToNo(error) : new ImapNo('SERVERBUG', 'Internal error');
-      if (answerTag !== null) await this.#tagged(answerTag, 'NO', no.code, no.message);
+      if (answerTag !== null) {
+        countUploadAnswer(this, 'NO', no.code);
+        await this.#tagged(answerTag, 'NO', no.code, no.message);
+      }
     }
   }
 
@@ -368,6 +371,7 @@ export class ImapSession {
 
   /** For the APPEND handlers: answer a command's tag from outside execute() (early refusal). */
   async answer(tag: string, status: 'NO' | 'BAD', code: ResponseCode | null, text: string): Promise<void> {
+    countUploadAnswer(this, status, code);
     if (status === 'BAD') return this.#bad(tag, text, code);
     await this.#tagged(tag, status, code, text);
   }
