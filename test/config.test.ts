@@ -355,6 +355,8 @@ test('[[routes]], [outbound] and [queue]: values, defaults and errors', (t) => {
   const set = loadConfig({ configPath: file, env: {}, cwd: dir, uid: 0 });
   assert.deepEqual(set.queue.retrySchedule, [1, 120]);
   assert.equal(set.storage.busyTimeout, 30);
+  assert.equal(set.outbound.connectionReuse, 100);
+  assert.equal(set.outbound.connectionIdle, 5);
   assert.equal(set.queue.delayWarning, 0);
   assert.deepEqual(set.outbound.resolvers, ['127.0.0.1:5353']);
   assert.deepEqual(set.outbound.policies, [{ domain: 'bank.example', tls: 'required', verifyCertificates: true }]);

@@ -373,6 +373,6 @@ function server0Config(): Parameters<typeof queueSettings>[0] {
   return {
     hostname: 'mx.test.example',
     queue: { lifetime: 3600, retrySchedule: [1], delayWarning: 0, concurrency: 20, perDomainConcurrency: 4, lease: 60, interval: 1 },
-    outbound: { hostname: null, resolvers: [], tls: 'opportunistic', mtaSts: false, connectTimeout: 5, commandTimeout: 5, policies: [] },
+    outbound: { hostname: null, resolvers: [], tls: 'opportunistic', mtaSts: false, connectTimeout: 5, commandTimeout: 5, connectionReuse: 100, connectionIdle: 5, policies: [] },
   };
 }

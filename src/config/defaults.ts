@@ -91,6 +91,9 @@ export const DEFAULT_QUEUE: Readonly<Config['queue']> = {
 /** RFC 5321 4.5.3.2: clients wait at least 5 minutes for most replies. */
 export const DEFAULT_OUTBOUND_TIMEOUTS = { connect: 30, command: 300 } as const;
 
+/** Like Postfix's smtp_connection_reuse_count_limit and smtp_connection_cache_time_limit. */
+export const DEFAULT_CONNECTION_REUSE = { messages: 100, idle: 5 } as const;
+
 /** Seconds a SQLite write waits for the lock before a temporary failure (docs/storage.md). */
 export const DEFAULT_BUSY_TIMEOUT = 10;
 

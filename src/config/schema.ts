@@ -219,6 +219,8 @@ export const configFileSchema = z.strictObject({
       mta_sts: leaf('true or false', boolean),
       connect_timeout: duration,
       command_timeout: duration,
+      connection_reuse: positiveCount,
+      connection_idle: duration,
       policies: z.array(outboundPolicy).optional(),
     })
     .optional(),

@@ -168,6 +168,10 @@ export interface Config {
     mtaSts: boolean;
     connectTimeout: number;
     commandTimeout: number;
+    /** Messages one SMTP connection may carry before it is closed; 1 = no reuse. */
+    connectionReuse: number;
+    /** Seconds an unused connection is kept for the next message to the same destination. */
+    connectionIdle: number;
     policies: OutboundPolicy[];
   };
   routes: OutboundRoute[];

@@ -62,7 +62,12 @@ class SmtpOutboundTransport implements OutboundTransport {
     this.mtaSts = config.outbound.mtaSts
       ? new MtaStsPolicies({ resolver: this.resolver, fetch: options.mtaStsFetch ?? httpsPolicyFetcher(options.ca), logger })
       : null;
-    this.pool = new SessionPool({ ...DEFAULT_REUSE_LIMITS, ...options.connectionReuse });
+    this.pool = new SessionPool({
+      ...DEFAULT_REUSE_LIMITS,
+      maxMessages: config.outbound.connectionReuse,
+      idleMs: config.outbound.connectionIdle * 1000,
+      ...options.connectionReuse,
+    });
   }
 
   /** QUITs the cached sessions (the worker's stop); deliveries after this still work, uncached. */
