@@ -1,7 +1,8 @@
 /**
  * Date header → epoch milliseconds: RFC 5322 3.3 date-time plus the obsolete forms of
  * RFC 5322 4.3 (two- and three-digit years, alphabetic zones, comments, missing seconds) and
- * forms seen in the wild (asctime order, ISO 8601, "GMT+0100", missing zone = UTC).
+ * forms seen in the wild (asctime order, ISO 8601, "GMT+0100", missing zone = UTC); and the
+ * other way, the date-time Mailhaven writes (trace fields, Date, DSN fields).
  * @module
  */
 
@@ -113,4 +114,16 @@ function build(year: number, month: number, day: number, hour: number, minute: n
   // Reject day overflow such as 31 Feb.
   if (new Date(utc).getUTCDate() !== day) return null;
   return utc - zoneMinutes * 60_000;
+}
+
+const WEEKDAY_NAMES = ['Sun', 'Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat'];
+const MONTH_NAMES = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
+
+/** RFC 5322 3.3 date-time in UTC with a numeric zone: "Tue, 26 Nov 2024 05:38:00 +0000". */
+export function rfc5322Date(date: Date): string {
+  const pad = (n: number): string => String(n).padStart(2, '0');
+  return (
+    `${WEEKDAY_NAMES[date.getUTCDay()]}, ${date.getUTCDate()} ${MONTH_NAMES[date.getUTCMonth()]} ${date.getUTCFullYear()} ` +
+    `${pad(date.getUTCHours())}:${pad(date.getUTCMinutes())}:${pad(date.getUTCSeconds())} +0000`
+  );
 }

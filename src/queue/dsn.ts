@@ -15,6 +15,7 @@ import { randomBytes } from 'node:crypto';
 import { deliverMessage } from '../delivery/accept.js';
 import type { DeliveryReport } from '../delivery/accept.js';
 import { resolveRecipient } from '../delivery/resolve.js';
+import { rfc5322Date } from '../mime/date.js';
 import { indexMessage } from '../mime/indexer.js';
 import type { MailStore } from '../store/types.js';
 import type { DsnNotify, QueueEntry, QueuedRecipient } from './types.js';
@@ -258,14 +259,3 @@ function withCrlfEnd(bytes: Buffer): Buffer {
   return Buffer.concat([bytes, Buffer.from('\r\n')]);
 }
 
-const DAYS = ['Sun', 'Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat'];
-const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
-
-/** RFC 5322 3.3 date-time in UTC: "Thu, 26 Nov 2026 08:40:00 +0000". */
-export function rfc5322Date(date: Date): string {
-  const pad = (n: number): string => String(n).padStart(2, '0');
-  return (
-    `${DAYS[date.getUTCDay()]}, ${date.getUTCDate()} ${MONTHS[date.getUTCMonth()]} ${date.getUTCFullYear()} ` +
-    `${pad(date.getUTCHours())}:${pad(date.getUTCMinutes())}:${pad(date.getUTCSeconds())} +0000`
-  );
-}

@@ -11,6 +11,9 @@ import { randomBytes } from 'node:crypto';
 import { isIPv6 } from 'node:net';
 import type { TlsDetails } from '../net/connection.js';
 import type { HeloHost } from '../wire/smtp/index.js';
+import { rfc5322Date } from '../mime/date.js';
+
+export { rfc5322Date };
 
 export interface ReceivedFields {
   helo: HeloHost | null;
@@ -68,17 +71,6 @@ function sanitizeToken(value: string): string {
   return value.replace(/[^A-Za-z0-9._+-]/g, '_');
 }
 
-const DAYS = ['Sun', 'Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat'];
-const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
-
-/** RFC 5322 3.3 date-time in UTC with a numeric zone: "Tue, 26 Nov 2024 05:38:00 +0000". */
-export function rfc5322Date(date: Date): string {
-  const pad = (n: number): string => String(n).padStart(2, '0');
-  return (
-    `${DAYS[date.getUTCDay()]}, ${date.getUTCDate()} ${MONTHS[date.getUTCMonth()]} ${date.getUTCFullYear()} ` +
-    `${pad(date.getUTCHours())}:${pad(date.getUTCMinutes())}:${pad(date.getUTCSeconds())} +0000`
-  );
-}
 
 /** RFC 5322 3.6.4 msg-id: "<" id-left "@" id-right ">", unique by randomness. */
 export function newMessageId(hostname: string, date: Date): string {
