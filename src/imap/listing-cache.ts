@@ -182,8 +182,8 @@ export class ListingCache {
   }
 }
 
-/** First index whose UID is >= uid. */
-function lowerBound(messages: readonly MessageMeta[], uid: number): number {
+/** First index of `messages` (ascending UIDs) whose UID is >= uid. */
+export function lowerBound(messages: readonly MessageMeta[], uid: number): number {
   let lo = 0;
   let hi = messages.length;
   while (lo < hi) {

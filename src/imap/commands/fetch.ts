@@ -20,6 +20,7 @@ import { ImapBad, storeCall } from '../errors.js';
 import { SEEN } from '../flags.js';
 import { fetchResponseText, isTextItem, writeFetchResponse } from '../fetch/message-writer.js';
 import type { EncodedStructure } from '../fetch/structure-cache.js';
+import { lowerBound } from '../listing-cache.js';
 import { vanishedSince } from '../qresync.js';
 import { resolvePositions } from '../sequence.js';
 import type { ImapSession } from '../session.js';
@@ -153,7 +154,7 @@ async function loadChunk(session: ImapSession, state: SelectedState, uids: reado
     return byUid;
   }
   const wanted = new Set(uids);
-  const messages = listing === null ? [] : listing.slice(lowerBoundByUid(listing, uids[0]!), lowerBoundByUid(listing, uids[uids.length - 1]! + 1));
+  const messages = listing === null ? [] : listing.slice(lowerBound(listing, uids[0]!), lowerBound(listing, uids[uids.length - 1]! + 1));
   const misses: number[] = [];
   for (const message of messages) {
     if (!wanted.has(message.uid)) continue;
@@ -170,18 +171,6 @@ async function loadChunk(session: ImapSession, state: SelectedState, uids: reado
     for (const uid of misses) if (byUid.get(uid)?.structure === null) byUid.delete(uid);
   }
   return byUid;
-}
-
-/** First index of `messages` (ascending UIDs) whose UID is >= uid. */
-function lowerBoundByUid(messages: readonly MessageMeta[], uid: number): number {
-  let lo = 0;
-  let hi = messages.length;
-  while (lo < hi) {
-    const mid = (lo + hi) >>> 1;
-    if (messages[mid]!.uid < uid) lo = mid + 1;
-    else hi = mid;
-  }
-  return lo;
 }
 
 /** RFC 3501 6.4.5: BODY[...] (not PEEK), RFC822 and RFC822.TEXT set \Seen. Returns the UIDs
