@@ -9,8 +9,6 @@
 import type { ChildProcess } from 'node:child_process';
 import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer, connect } from 'node:net';
-import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -21,6 +19,7 @@ import { indexMessage } from '../src/mime/indexer.js';
 import { createOutboundTransport } from '../src/queue/transport-impl.js';
 import { QueueWorker, queueSettings } from '../src/queue/worker.js';
 import { openSqliteStore } from '../src/store/sqlite/index.js';
+import { freePort, waitForPort } from './ports.js';
 
 const SINK = '/usr/sbin/smtp-sink';
 const SOURCE = '/usr/sbin/smtp-source';
@@ -116,26 +115,3 @@ async function smtpSource(port: number, messages: number, size: number): Promise
   return Math.round(messages / (Number(process.hrtime.bigint() - started) / 1e9));
 }
 
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const port = (server.address() as AddressInfo).port;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
-
-async function waitForPort(port: number, attempts = 100): Promise<void> {
-  for (let i = 0; i < attempts; i++) {
-    const ok = await new Promise<boolean>((resolve) => {
-      const socket = connect({ host: '127.0.0.1', port });
-      socket.once('connect', () => {
-        socket.destroy();
-        resolve(true);
-      });
-      socket.once('error', () => resolve(false));
-    });
-    if (ok) return;
-    await sleep(50);
-  }
-  throw new Error(`nothing listening on ${port}`);
-}

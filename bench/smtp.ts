@@ -17,8 +17,8 @@ import { execFile, spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { connect, createServer } from 'node:net';
-import type { AddressInfo, Socket } from 'node:net';
+import { connect } from 'node:net';
+import type { Socket } from 'node:net';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { hashPassword } from '../src/auth/password.js';
@@ -30,6 +30,7 @@ import { startServer } from '../src/server.js';
 import { openPostgresStore } from '../src/store/postgres/index.js';
 import { DEFAULT_TEST_POSTGRES_URL, dropSchema, freshSchemaName } from '../src/store/postgres/testing.js';
 import type { MailStore } from '../src/store/types.js';
+import { freePort, waitForPort } from './ports.js';
 
 export interface BenchSmtpOptions {
   /** Messages per run; default 5000 (the issue's workload). */
@@ -303,30 +304,6 @@ async function benchSink(total: number, sessions: number): Promise<number> {
   } finally {
     sink.kill('SIGTERM');
   }
-}
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const port = (server.address() as AddressInfo).port;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
-
-async function waitForPort(port: number, attempts = 100): Promise<void> {
-  for (let i = 0; i < attempts; i++) {
-    const ok = await new Promise<boolean>((resolve) => {
-      const socket = connect({ host: '127.0.0.1', port });
-      socket.once('connect', () => {
-        socket.destroy();
-        resolve(true);
-      });
-      socket.once('error', () => resolve(false));
-    });
-    if (ok) return;
-    await sleep(50);
-  }
-  throw new Error(`nothing listening on ${port}`);
 }
 
 // --- the load generator ---------------------------------------------------------------------
