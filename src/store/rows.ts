@@ -4,6 +4,8 @@
  * SQLite and a text[] in PostgreSQL.
  * @module
  */
+import type { DkimAlgorithm, DkimKeyRecord } from '../queue/dkim-keys.js';
+import type { AccountFacts, MailboxFacts } from './checker.js';
 import type { QueueEntry, QueuedRecipient } from '../queue/types.js';
 import type { Account, Change, DeliveryOutcome, Domain, Mailbox, MessageMeta, SpecialUse } from './types.js';
 
@@ -215,4 +217,97 @@ export function parseQueuedRecipients(json: string): QueuedRecipient[] {
 
 export function isOverQuota(outcome: DeliveryOutcome | undefined): boolean {
   return outcome !== undefined && !outcome.ok && outcome.reason === 'overQuota';
+}
+
+/** What fsck reads per mailbox: its counters and the live figures beside them (src/fsck). */
+export interface MailboxFactsRow {
+  id: number;
+  account_id: number;
+  address: string;
+  name: string;
+  uidnext: number;
+  highest_modseq: number;
+  message_count: number;
+  unseen_count: number;
+  total_size: number;
+  n: number;
+  unseen: number;
+  size: number;
+  max_uid: number;
+  max_modseq: number;
+  logged_uid: number | null;
+  logged_modseq: number | null;
+}
+
+export function toMailboxFacts(row: MailboxFactsRow): MailboxFacts {
+  return {
+    id: row.id,
+    accountId: row.account_id,
+    address: row.address,
+    name: row.name,
+    uidNext: row.uidnext,
+    highestModseq: row.highest_modseq,
+    messageCount: row.message_count,
+    unseenCount: row.unseen_count,
+    totalSize: row.total_size,
+    actual: {
+      messageCount: row.n,
+      unseenCount: row.unseen,
+      totalSize: row.size,
+      maxUid: row.max_uid,
+      maxLoggedUid: row.logged_uid ?? 0,
+      maxMessageModseq: row.max_modseq,
+      maxLoggedModseq: row.logged_modseq ?? 0,
+    },
+  };
+}
+
+/** What fsck reads per account: quota and MODSEQ counters, and the live figures. */
+export interface AccountFactsRow {
+  id: number;
+  address: string;
+  used_bytes: number;
+  used_messages: number;
+  modseq: number;
+  bytes: number;
+  messages: number;
+  max_modseq: number;
+}
+
+export function toAccountFacts(row: AccountFactsRow): AccountFacts {
+  return {
+    id: row.id,
+    address: row.address,
+    usedBytes: row.used_bytes,
+    usedMessages: row.used_messages,
+    modseq: row.modseq,
+    actual: { usedBytes: row.bytes, usedMessages: row.messages, maxModseq: row.max_modseq },
+  };
+}
+
+export interface DkimRow {
+  id: number;
+  domain: string;
+  selector: string;
+  algorithm: string;
+  private_key_enc: string;
+  public_key: string;
+  /** 0/1 in SQLite, a boolean in PostgreSQL. */
+  active: number | boolean;
+  created_at: number;
+}
+
+export const DKIM_COLUMNS = 'id, domain, selector, algorithm, private_key_enc, public_key, active, created_at';
+
+export function toDkimKeyRecord(row: DkimRow): DkimKeyRecord {
+  return {
+    id: row.id,
+    domain: row.domain,
+    selector: row.selector,
+    algorithm: row.algorithm as DkimAlgorithm,
+    privateKeyEnc: row.private_key_enc,
+    publicKey: row.public_key,
+    active: row.active === true || row.active === 1,
+    createdAt: new Date(row.created_at),
+  };
 }

@@ -5,37 +5,14 @@
  * change-log row (no mail session sees keys).
  * @module
  */
-import type { DkimAlgorithm, DkimKeyRecord, NewDkimKey } from '../../queue/dkim-keys.js';
+import type { DkimKeyRecord, NewDkimKey } from '../../queue/dkim-keys.js';
+import { DKIM_COLUMNS as COLUMNS, toDkimKeyRecord as toRecord } from '../rows.js';
+import type { DkimRow } from '../rows.js';
 import { StoreError } from '../types.js';
 import type { Queryable } from './db.js';
 import { row, rows } from './db.js';
 import type { PgTx } from './tx.js';
 
-interface DkimRow {
-  id: number;
-  domain: string;
-  selector: string;
-  algorithm: string;
-  private_key_enc: string;
-  public_key: string;
-  active: boolean;
-  created_at: number;
-}
-
-const COLUMNS = 'id, domain, selector, algorithm, private_key_enc, public_key, active, created_at';
-
-function toRecord(key: DkimRow): DkimKeyRecord {
-  return {
-    id: key.id,
-    domain: key.domain,
-    selector: key.selector,
-    algorithm: key.algorithm as DkimAlgorithm,
-    privateKeyEnc: key.private_key_enc,
-    publicKey: key.public_key,
-    active: key.active,
-    createdAt: new Date(key.created_at),
-  };
-}
 
 export async function addDkimKey(tx: PgTx, key: NewDkimKey): Promise<DkimKeyRecord> {
   if ((await tx.value<number>('SELECT 1 FROM dkim_keys WHERE domain = $1 AND selector = $2', [key.domain, key.selector])) !== undefined) {

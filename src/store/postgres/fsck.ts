@@ -9,6 +9,8 @@
 import { createHash } from 'node:crypto';
 import type pg from 'pg';
 import type { AccountFacts, BlobReference, FsckFacts, FsckRepair, MailboxFacts, MessageLocation, StoreChecker, StoredBlob } from '../checker.js';
+import { toAccountFacts, toMailboxFacts } from '../rows.js';
+import type { AccountFactsRow, MailboxFactsRow } from '../rows.js';
 import { SystemFlag } from '../types.js';
 import type { Queryable } from './db.js';
 import { rows, storeErrorOf } from './db.js';
@@ -116,11 +118,7 @@ async function readFacts(db: Queryable, limit: number): Promise<FsckFacts> {
 }
 
 async function readMailboxes(db: Queryable): Promise<MailboxFacts[]> {
-  const found = await rows<{
-    id: number; account_id: number; address: string; name: string; uidnext: number; highest_modseq: number;
-    message_count: number; unseen_count: number; total_size: number;
-    n: number; unseen: number; size: number; max_uid: number; max_modseq: number; logged_uid: number | null; logged_modseq: number | null;
-  }>(
+  const found = await rows<MailboxFactsRow>(
     db,
     `SELECT b.id, b.account_id, a.address, b.name, b.uidnext, b.highest_modseq, b.message_count, b.unseen_count, b.total_size,
             coalesce(m.n, 0) AS n, coalesce(m.unseen, 0) AS unseen, coalesce(m.size, 0) AS size,
@@ -134,30 +132,11 @@ async function readMailboxes(db: Queryable): Promise<MailboxFacts[]> {
                    WHERE kind IN ${MESSAGE_KINDS} GROUP BY mailbox_id) l ON l.mailbox_id = b.id
       ORDER BY a.address, b.name`,
   );
-  return found.map((row) => ({
-    id: row.id,
-    accountId: row.account_id,
-    address: row.address,
-    name: row.name,
-    uidNext: row.uidnext,
-    highestModseq: row.highest_modseq,
-    messageCount: row.message_count,
-    unseenCount: row.unseen_count,
-    totalSize: row.total_size,
-    actual: {
-      messageCount: row.n,
-      unseenCount: row.unseen,
-      totalSize: row.size,
-      maxUid: row.max_uid,
-      maxLoggedUid: row.logged_uid ?? 0,
-      maxMessageModseq: row.max_modseq,
-      maxLoggedModseq: row.logged_modseq ?? 0,
-    },
-  }));
+  return found.map(toMailboxFacts);
 }
 
 async function readAccounts(db: Queryable): Promise<AccountFacts[]> {
-  const found = await rows<{ id: number; address: string; used_bytes: number; used_messages: number; modseq: number; bytes: number; messages: number; max_modseq: number }>(
+  const found = await rows<AccountFactsRow>(
     db,
     `SELECT a.id, a.address, a.used_bytes, a.used_messages, a.modseq,
             coalesce(u.bytes, 0) AS bytes, coalesce(u.messages, 0) AS messages,
@@ -169,14 +148,7 @@ async function readAccounts(db: Queryable): Promise<AccountFacts[]> {
        LEFT JOIN (SELECT account_id, max(modseq) AS max_modseq FROM changes GROUP BY account_id) c ON c.account_id = a.id
       ORDER BY a.address`,
   );
-  return found.map((row) => ({
-    id: row.id,
-    address: row.address,
-    usedBytes: row.used_bytes,
-    usedMessages: row.used_messages,
-    modseq: row.modseq,
-    actual: { usedBytes: row.bytes, usedMessages: row.messages, maxModseq: row.max_modseq },
-  }));
+  return found.map(toAccountFacts);
 }
 
 async function readBlobReferences(db: Queryable): Promise<BlobReference[]> {

@@ -4,36 +4,13 @@
  * session sees, so they take no MODSEQ and write no change-log row.
  * @module
  */
-import type { DkimAlgorithm, DkimKeyRecord, NewDkimKey } from '../../queue/dkim-keys.js';
+import type { DkimKeyRecord, NewDkimKey } from '../../queue/dkim-keys.js';
+import { DKIM_COLUMNS as COLUMNS, toDkimKeyRecord as toRecord } from '../rows.js';
+import type { DkimRow } from '../rows.js';
 import { StoreError } from '../types.js';
 import type { Sql } from './db.js';
 import type { Tx } from './tx.js';
 
-interface DkimRow {
-  id: number;
-  domain: string;
-  selector: string;
-  algorithm: string;
-  private_key_enc: string;
-  public_key: string;
-  active: number;
-  created_at: number;
-}
-
-const COLUMNS = 'id, domain, selector, algorithm, private_key_enc, public_key, active, created_at';
-
-function toRecord(row: DkimRow): DkimKeyRecord {
-  return {
-    id: row.id,
-    domain: row.domain,
-    selector: row.selector,
-    algorithm: row.algorithm as DkimAlgorithm,
-    privateKeyEnc: row.private_key_enc,
-    publicKey: row.public_key,
-    active: row.active !== 0,
-    createdAt: new Date(row.created_at),
-  };
-}
 
 export function addDkimKey(tx: Tx, key: NewDkimKey): DkimKeyRecord {
   if (tx.sql.value<number>('SELECT 1 FROM dkim_keys WHERE domain = ? AND selector = ?', key.domain, key.selector) !== undefined) {

@@ -21,6 +21,8 @@ import type {
   StoreChecker,
   StoredBlob,
 } from '../checker.js';
+import { toAccountFacts, toMailboxFacts } from '../rows.js';
+import type { AccountFactsRow, MailboxFactsRow } from '../rows.js';
 import { SystemFlag } from '../types.js';
 import { isBusy, storeErrorOf } from './db.js';
 import type { Sql } from './db.js';
@@ -36,36 +38,6 @@ export interface SqliteCheckerDeps {
   blobGraceMs: number;
   /** Runs a write through the store's committer. */
   write<T>(run: (tx: Tx) => T): Promise<T>;
-}
-
-interface MailboxRowFacts {
-  id: number;
-  account_id: number;
-  address: string;
-  name: string;
-  uidnext: number;
-  highest_modseq: number;
-  message_count: number;
-  unseen_count: number;
-  total_size: number;
-  n: number;
-  unseen: number;
-  size: number;
-  max_uid: number;
-  max_modseq: number;
-  logged_uid: number | null;
-  logged_modseq: number | null;
-}
-
-interface AccountRowFacts {
-  id: number;
-  address: string;
-  used_bytes: number;
-  used_messages: number;
-  modseq: number;
-  bytes: number;
-  messages: number;
-  max_modseq: number;
 }
 
 export class SqliteChecker implements StoreChecker {
@@ -147,7 +119,7 @@ function readFacts(sql: Sql, limit: number): FsckFacts {
 }
 
 function readMailboxes(sql: Sql): MailboxFacts[] {
-  const rows = sql.all<MailboxRowFacts>(
+  const rows = sql.all<MailboxFactsRow>(
     `SELECT b.id, b.account_id, a.address, b.name, b.uidnext, b.highest_modseq, b.message_count, b.unseen_count, b.total_size,
             count(m.id) AS n, coalesce(sum((m.flags & ${SystemFlag.Seen}) = 0), 0) AS unseen, coalesce(sum(m.size), 0) AS size,
             coalesce(max(m.uid), 0) AS max_uid, coalesce(max(m.modseq), 0) AS max_modseq,
@@ -159,30 +131,11 @@ function readMailboxes(sql: Sql): MailboxFacts[] {
                    WHERE kind IN ${MESSAGE_KINDS} GROUP BY mailbox_id) l ON l.mailbox_id = b.id
       GROUP BY b.id ORDER BY a.address, b.name`,
   );
-  return rows.map((row) => ({
-    id: row.id,
-    accountId: row.account_id,
-    address: row.address,
-    name: row.name,
-    uidNext: row.uidnext,
-    highestModseq: row.highest_modseq,
-    messageCount: row.message_count,
-    unseenCount: row.unseen_count,
-    totalSize: row.total_size,
-    actual: {
-      messageCount: row.n,
-      unseenCount: row.unseen,
-      totalSize: row.size,
-      maxUid: row.max_uid,
-      maxLoggedUid: row.logged_uid ?? 0,
-      maxMessageModseq: row.max_modseq,
-      maxLoggedModseq: row.logged_modseq ?? 0,
-    },
-  }));
+  return rows.map(toMailboxFacts);
 }
 
 function readAccounts(sql: Sql): AccountFacts[] {
-  const rows = sql.all<AccountRowFacts>(
+  const rows = sql.all<AccountFactsRow>(
     `SELECT a.id, a.address, a.used_bytes, a.used_messages, a.modseq,
             coalesce(u.bytes, 0) AS bytes, coalesce(u.messages, 0) AS messages,
             max(coalesce(u.max_modseq, 0), coalesce(b.max_modseq, 0), coalesce(c.max_modseq, 0)) AS max_modseq
@@ -193,14 +146,7 @@ function readAccounts(sql: Sql): AccountFacts[] {
        LEFT JOIN (SELECT account_id, max(modseq) AS max_modseq FROM changes GROUP BY account_id) c ON c.account_id = a.id
       ORDER BY a.address`,
   );
-  return rows.map((row) => ({
-    id: row.id,
-    address: row.address,
-    usedBytes: row.used_bytes,
-    usedMessages: row.used_messages,
-    modseq: row.modseq,
-    actual: { usedBytes: row.bytes, usedMessages: row.messages, maxModseq: row.max_modseq },
-  }));
+  return rows.map(toAccountFacts);
 }
 
 const SAMPLES_PER_BLOB = 3;
