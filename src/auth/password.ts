@@ -9,6 +9,7 @@
  */
 import { hash, verify, parseOptions } from '@node-rs/argon2';
 import type { Algorithm } from '@node-rs/argon2';
+import { Semaphore } from '../lib/semaphore.js';
 
 /** Numeric value of the library's `Algorithm.Argon2id` (an ambient const enum: not usable with isolatedModules). */
 const ARGON2ID = 2 as Algorithm;
@@ -33,19 +34,14 @@ const DUMMY_HASH =
  */
 export const MAX_CONCURRENT_HASHES = 2;
 
-let hashesRunning = 0;
-const waitingForHash: Array<() => void> = [];
+const hashSlots = new Semaphore(MAX_CONCURRENT_HASHES);
 
 async function limited<T>(work: () => Promise<T>): Promise<T> {
-  if (hashesRunning >= MAX_CONCURRENT_HASHES) await new Promise<void>((resolve) => waitingForHash.push(resolve));
-  else hashesRunning++;
+  const release = await hashSlots.acquire();
   try {
     return await work();
   } finally {
-    // The slot passes straight to the next waiter, so the count stays exact.
-    const next = waitingForHash.shift();
-    if (next === undefined) hashesRunning--;
-    else next();
+    release();
   }
 }
 

@@ -1,6 +1,7 @@
 /**
- * A counting semaphore for the worker's concurrency limits (deliveries overall, connections per
- * destination domain). Waiters are served in arrival order; an aborted wait leaves the queue.
+ * A counting semaphore: the queue worker's concurrency limits (deliveries overall, connections
+ * per destination domain) and the cap on concurrent password hashes. Waiters are served in
+ * arrival order; an aborted wait leaves the queue. Imports nothing of the project.
  * @module
  */
 
